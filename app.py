@@ -1,0 +1,21 @@
+"""pluralign web app: router and shared frame only. Pages live in ``pages/``, logic in ``pluralign_core``."""
+
+import streamlit as st
+
+from pages._frame import dataset_sidebar
+
+st.set_page_config(page_title="pluralign", page_icon=":material/diversity_3:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/database:"),
+    st.Page("pages/explore.py", title="Explore", icon=":material/query_stats:"),
+    st.Page("pages/preferences.py", title="Preferences", icon=":material/compare_arrows:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/tradeoffs.py", title="Trade-offs", icon=":material/balance:"),
+    st.Page("pages/chat.py", title="Chat", icon=":material/forum:"),
+]
+
+navigation = st.navigation(PAGES)
+dataset_sidebar()
+navigation.run()

@@ -1,0 +1,70 @@
+"""Shared frame for every page: the store handle, the active-dataset picker and the simulated-data notice.
+
+Only widgets here; everything it shows comes from :mod:`pluralign_core`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pluralign_core.schema import DatasetInfo
+from pluralign_core.store import Store
+
+SIMULATED_NOTICE = (
+    "**Simulated data.** This dataset is a simulated rater population calibrated to the effects published "
+    "by Ali et al. (2025, arXiv 2511.14476). It is not the study's data, which is not public."
+)
+
+
+@st.cache_resource(show_spinner="Preparing the ratings store (first start builds the default dataset)…")
+def get_store() -> Store:
+    """The process-wide store; the default dataset is built on the very first start."""
+    store = Store()
+    try:
+        from pluralign_core.bootstrap import ensure_default_dataset
+    except ModuleNotFoundError:
+        return store
+    ensure_default_dataset(store)
+    return store
+
+
+def active_dataset_id() -> str | None:
+    """The dataset the user picked in the sidebar (None for an empty store)."""
+    return st.session_state.get("dataset_id") or get_store().active_dataset()
+
+
+def active_dataset_info() -> DatasetInfo | None:
+    dataset_id = active_dataset_id()
+    return get_store().dataset_info(dataset_id) if dataset_id else None
+
+
+def dataset_sidebar() -> None:
+    """Sidebar picker for the active dataset, shared by all pages."""
+    store = get_store()
+    datasets = store.datasets()
+    with st.sidebar:
+        if datasets.empty:
+            st.info("No dataset yet: import one on the Data page.")
+            return
+        ids = list(datasets.dataset_id)
+        current = active_dataset_id()
+        names = dict(zip(datasets.dataset_id, datasets.name, strict=True))
+        chosen = st.selectbox(
+            "Active dataset",
+            ids,
+            index=ids.index(current) if current in ids else 0,
+            format_func=lambda i: f"{names[i]} ({i})",
+            key="dataset_picker",
+        )
+        if chosen != st.session_state.get("dataset_id"):
+            st.session_state["dataset_id"] = chosen
+            if chosen != store.active_dataset():
+                store.set_active_dataset(chosen)
+        if bool(datasets.set_index("dataset_id").loc[chosen, "simulated"]):
+            st.caption(":material/science: Simulated data, calibrated to published effects.")
+
+
+def simulated_notice(info: DatasetInfo | None) -> None:
+    """Say plainly, at the top of a page, when the data shown is simulated."""
+    if info is not None and info.simulated:
+        st.info(SIMULATED_NOTICE, icon=":material/science:")

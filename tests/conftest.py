@@ -1,0 +1,29 @@
+"""Shared fixtures: every test gets its own pluralign home, so no test touches the user's store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def pluralign_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty pluralign home (``PLURALIGN_HOME``) for one test."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("PLURALIGN_HOME", str(home))
+    monkeypatch.delenv("PLURALIGN_DB", raising=False)
+    return home
+
+
+@pytest.fixture
+def store(pluralign_home: Path):
+    from pluralign_core.store import Store
+
+    return Store()
