@@ -27,3 +27,11 @@ def store(pluralign_home: Path):
     from pluralign_core.store import Store
 
     return Store()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random causal LM folder (built once per test session, read-only by convention)."""
+    from tests.tiny_models import make_tiny_causal_lm
+
+    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-model"))
