@@ -35,3 +35,19 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_models import make_tiny_causal_lm
 
     return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real embedded SmolLM2, de-quantized once per test session; pass it as a local model path."""
+    from pluralign_core import base_models
+
+    previous = os.environ.get("PLURALIGN_HOME")
+    os.environ["PLURALIGN_HOME"] = str(tmp_path_factory.mktemp("smollm2-home"))
+    try:
+        return Path(base_models.resolve_model(base_models.EMBEDDED_MODEL))
+    finally:
+        if previous is None:
+            os.environ.pop("PLURALIGN_HOME", None)
+        else:
+            os.environ["PLURALIGN_HOME"] = previous

