@@ -1,6 +1,531 @@
-"""Explore page (placeholder until its issue lands)."""
+"""Explore: do demographic groups rate the same responses differently?
 
+Thin UI over :mod:`pluralign_core.analysis`. Every computation is wrapped in ``st.cache_data`` keyed on the
+store file, the dataset's fingerprint and exactly the settings it uses, so changing one widget reruns only
+what depends on it (the correction method does not re-aggregate the group means, and so on).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
+from pages._frame import active_dataset_id, get_store, simulated_notice
+from pluralign_core import analysis
+from pluralign_core.analysis.effects import CROSS_SEPARATOR, pooled_difference
+from pluralign_core.analysis.filters import AnalysisFilter
+from pluralign_core.selection import RaterSelection
+
+NONE = "(none)"
+DEFAULT_DATASET_ID = "default-simulated"
+PROMPT_FILTER_LABELS = {"language": "Prompt language", "topic": "Prompt topic", "split": "Prompt split"}
+CORRECTIONS = {"holm": "Holm (family-wise)", "bh": "Benjamini–Hochberg (FDR)", "none": "none"}
+
+
+# ----------------------------------------------------------------------------- cached computations
+def _key(dataset_id: str) -> tuple[str, str]:
+    """Cache key of a dataset: the store file and the dataset fingerprint (changes when rows change)."""
+    store = get_store()
+    row = store.query("SELECT fingerprint FROM datasets WHERE dataset_id = ?", [dataset_id])
+    return str(store.path), "" if row.empty else str(row.fingerprint.iloc[0])
+
+
+def _filter(filter_json: str) -> AnalysisFilter:
+    data = json.loads(filter_json)
+    return AnalysisFilter(
+        RaterSelection.from_dict(data["raters"]),
+        tuple(data["languages"]),
+        tuple(data["topics"]),
+        tuple(data["splits"]),
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _choices(key: tuple[str, str], dataset_id: str) -> dict:
+    store = get_store()
+    values = store.query(
+        "SELECT attribute, value, count(DISTINCT rater_id) AS n FROM rater_attributes WHERE dataset_id = ? "
+        "GROUP BY ALL",
+        [dataset_id],
+    )
+    prompts = store.query(
+        "SELECT col, value FROM (SELECT DISTINCT UNNEST(['language', 'topic', 'split']) AS col, "
+        "UNNEST([language, topic, split]) AS value FROM prompts WHERE dataset_id = ?) "
+        "WHERE value IS NOT NULL",
+        [dataset_id],
+    )
+    attributes = store.attributes(dataset_id)
+    declared = {a.name: a for a in attributes}
+    names = [a.name for a in attributes] + sorted(set(values.attribute) - set(declared))
+    by_attribute = {}
+    for name in names:
+        present = list(values.loc[values.attribute == name, "value"])
+        by_attribute[name] = analysis.slices.group_order(store, dataset_id, name, present)
+    return {
+        "attributes": names,
+        "labels": {n: (declared[n].label if n in declared else n) for n in names},
+        "multi": {n: bool(declared[n].multi_valued) if n in declared else False for n in names},
+        "values": by_attribute,
+        "prompt_values": {c: sorted(prompts.loc[prompts.col == c, "value"]) for c in PROMPT_FILTER_LABELS},
+        "dimensions": [(d.name, d.label or d.name) for d in store.dimensions(dataset_id)],
+    }
+
+
+@st.cache_data(show_spinner="Aggregating ratings…", max_entries=128)
+def _means(key, dataset_id, attribute, attribute2, dimensions, filter_json, min_raters) -> pd.DataFrame:
+    return analysis.group_means(
+        get_store(),
+        dataset_id,
+        attribute,
+        list(dimensions),
+        _filter(filter_json),
+        attribute2=attribute2,
+        min_group_raters=min_raters,
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _distribution(key, dataset_id, attribute, dimensions, filter_json) -> pd.DataFrame:
+    return analysis.score_distribution(
+        get_store(), dataset_id, attribute, list(dimensions), _filter(filter_json)
+    )
+
+
+@st.cache_data(show_spinner="Comparing groups…", max_entries=128)
+def _differences(
+    key, dataset_id, attribute, attribute2, reference, dimensions, filter_json, correction, min_raters
+):
+    return analysis.percent_differences(
+        get_store(),
+        dataset_id,
+        attribute,
+        reference,
+        list(dimensions),
+        _filter(filter_json),
+        attribute2=attribute2,
+        correction=correction,
+        min_group_raters=min_raters,
+    )
+
+
+@st.cache_data(show_spinner="Fitting the mixed model (a few seconds per dimension)…", max_entries=32)
+def _mixed(key, dataset_id, attribute, reference, dimensions, filter_json) -> pd.DataFrame:
+    return analysis.mixed_model(
+        get_store(), dataset_id, attribute, reference, list(dimensions), _filter(filter_json)
+    )
+
+
+@st.cache_data(show_spinner="Computing agreement…", max_entries=64)
+def _agreement(key, dataset_id, attribute, dimensions, filter_json) -> tuple[pd.DataFrame, pd.DataFrame]:
+    store, filt = get_store(), _filter(filter_json)
+    alphas = analysis.alpha_by_group(store, dataset_id, attribute, list(dimensions), filt)
+    split = analysis.disagreement_decomposition(store, dataset_id, attribute, list(dimensions), filt)
+    return alphas, split
+
+
+@st.cache_data(show_spinner="Measuring the published effects…", max_entries=8)
+def _headlines(key, dataset_id) -> pd.DataFrame | None:
+    """Published vs measured effects, with this page's rater-clustered 95% CI added where it applies."""
+    try:
+        headlines = importlib.import_module("pluralign_core.headlines")
+    except ModuleNotFoundError:
+        return None
+    store = get_store()
+    table = headlines.measure_headlines(store, dataset_id)
+    definitions = {h.name: h for h in getattr(headlines, "HEADLINES", ())}
+    low, high = [], []
+    for name in table.name:
+        h = definitions.get(name)
+        result = {}
+        if h is not None and h.attribute in {a.name for a in store.attributes(dataset_id)}:
+            result = pooled_difference(store, dataset_id, h.attribute, h.dimension, h.group, h.reference)
+        low.append(result.get("pct_ci_low"))
+        high.append(result.get("pct_ci_high"))
+    position = (
+        list(table.columns).index("measured_pct") + 1 if "measured_pct" in table else len(table.columns)
+    )
+    table.insert(position, "measured_ci_low", low)
+    table.insert(position + 1, "measured_ci_high", high)
+    return table
+
+
+def _headline_panel(table: pd.DataFrame) -> None:
+    st.caption(
+        "The three effects reported by Ali et al. (arXiv 2511.14476) next to the same percent difference "
+        "measured on this dataset (95% CI clustered by rater; pooled groups such as conservative + very "
+        "conservative count a rater once)."
+    )
+    first = ["name", "published_pct", "measured_pct", "measured_ci_low", "measured_ci_high", "difference_pts"]
+    ordered = table[[c for c in first if c in table] + [c for c in table if c not in first]]
+    percent = {c: st.column_config.NumberColumn(format="%+.1f%%") for c in first[1:5]}
+    percent["difference_pts"] = st.column_config.NumberColumn("difference (pts)", format="%+.1f")
+    st.dataframe(ordered, hide_index=True, width="stretch", column_config=percent)
+    _downloads(ordered, "headline_findings")
+
+
+# ----------------------------------------------------------------------------- small UI helpers
+def _downloads(table: pd.DataFrame, name: str, fig: go.Figure | None = None) -> None:
+    """CSV of the table and, with a figure, a standalone HTML of the chart (PNG: the chart's camera icon)."""
+    left, right = st.columns(2)
+    left.download_button(
+        "Download table (CSV)", table.to_csv(index=False), f"{name}.csv", "text/csv", key=f"csv_{name}"
+    )
+    if fig is not None:
+        right.download_button(
+            "Download chart (HTML)",
+            fig.to_html(include_plotlyjs="cdn"),
+            f"{name}.html",
+            "text/html",
+            key=f"html_{name}",
+        )
+
+
+def _group_label(table: pd.DataFrame) -> pd.Series:
+    if "group2" in table:
+        return table.group + CROSS_SEPARATOR + table.group2
+    return table.group
+
+
+def _small_warning(table: pd.DataFrame, min_raters: int) -> None:
+    if table.empty or not table.small_group.any():
+        return
+    small = sorted(set(_group_label(table[table.small_group])))
+    st.warning(
+        f"Fewer than {min_raters} raters in: {', '.join(small)}. These groups are shown (hollow markers) "
+        "but their estimates are noisy; read them with care or widen the filters.",
+        icon=":material/warning:",
+    )
+
+
+def _means_chart(table: pd.DataFrame, dim_labels: dict[str, str], attribute_label: str) -> go.Figure:
+    """One trace per dimension, groups on x, 95% CI as error bars; hollow markers for small groups."""
+    fig = go.Figure()
+    x = _group_label(table)
+    for dimension in dict.fromkeys(table.dimension):
+        rows = table.dimension == dimension
+        one = table[rows]
+        fig.add_trace(
+            go.Scatter(
+                x=x[rows],
+                y=one["mean"],
+                mode="markers",
+                name=dim_labels.get(dimension, dimension),
+                marker={"size": 10, "symbol": ["circle-open" if s else "circle" for s in one.small_group]},
+                error_y={
+                    "type": "data",
+                    "array": one.ci_high - one["mean"],
+                    "arrayminus": one["mean"] - one.ci_low,
+                },
+                customdata=one[["n_raters", "n_ratings", "ci_low", "ci_high"]].to_numpy(),
+                hovertemplate="%{x}: %{y:.3f} [%{customdata[2]:.3f}, %{customdata[3]:.3f}]<br>"
+                "%{customdata[0]} raters, %{customdata[1]} ratings<extra>%{fullData.name}</extra>",
+            )
+        )
+    low, high = float(table.ci_low.min(skipna=True)), float(table.ci_high.max(skipna=True))
+    pad = max(0.1, 0.1 * (high - low))
+    fig.update_yaxes(range=[low - pad, high + pad])
+    fig.update_layout(
+        scattermode="group",
+        height=420,
+        xaxis_title=attribute_label,
+        yaxis_title="mean rating (95% CI, clustered by rater)",
+        legend_title_text="dimension",
+    )
+    return fig
+
+
+def _likert_chart(table: pd.DataFrame, dim_labels: dict[str, str], scale_labels: tuple[str, ...], lo: int):
+    data = table.assign(
+        dimension_label=table.dimension.map(dim_labels).fillna(table.dimension),
+        answer=[f"{s} {scale_labels[s - lo]}" if scale_labels else str(s) for s in table.score],
+        percent=100 * table.share,
+    )
+    fig = px.bar(
+        data,
+        x="percent",
+        y="group",
+        color="answer",
+        orientation="h",
+        facet_row="dimension_label",
+        color_discrete_sequence=px.colors.diverging.RdBu,
+        hover_data={"n_ratings": True, "percent": ":.1f"},
+        labels={"percent": "% of ratings", "group": "", "answer": "answer"},
+    )
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    fig.update_layout(barmode="stack", height=max(260, 170 * data.dimension.nunique()))
+    fig.update_yaxes(categoryorder="array", categoryarray=list(dict.fromkeys(data.group))[::-1])
+    return fig
+
+
+def _heatmap(table: pd.DataFrame, dim_labels: dict[str, str]) -> go.Figure:
+    stars = table.significant.map({True: " *", False: ""})
+    text = table.pct_diff.map("{:+.1f}%".format) + stars
+    pivot = table.assign(text=text, dimension_label=table.dimension.map(dim_labels).fillna(table.dimension))
+    values = pivot.pivot(index="group", columns="dimension_label", values="pct_diff")
+    labels = pivot.pivot(index="group", columns="dimension_label", values="text")
+    order = list(dict.fromkeys(table.group))
+    dims = list(dict.fromkeys(pivot.dimension_label))
+    values, labels = values.loc[order, dims], labels.loc[order, dims]
+    bound = float(max(abs(values.min().min()), abs(values.max().max()), 1.0))
+    fig = go.Figure(
+        go.Heatmap(
+            z=values.to_numpy(),
+            x=dims,
+            y=order,
+            text=labels.to_numpy(),
+            texttemplate="%{text}",
+            colorscale="RdBu_r",
+            zmin=-bound,
+            zmax=bound,
+            colorbar={"title": "% diff"},
+        )
+    )
+    fig.update_layout(height=max(300, 60 * len(order) + 160), yaxis={"autorange": "reversed"})
+    return fig
+
+
+def _coefficient_chart(table: pd.DataFrame, dim_labels: dict[str, str]) -> go.Figure:
+    data = table.assign(
+        dimension_label=table.dimension.map(dim_labels).fillna(table.dimension),
+        plus=table.ci_high - table.coef,
+        minus=table.coef - table.ci_low,
+    )
+    fig = px.scatter(
+        data,
+        x="coef",
+        y="group",
+        color="dimension_label",
+        error_x="plus",
+        error_x_minus="minus",
+        labels={"coef": f"difference from {table.reference.iloc[0]} (scale points, 95% CI)", "group": ""},
+    )
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(
+        scattermode="group", legend_title_text="dimension", height=120 + 60 * data.group.nunique()
+    )
+    return fig
+
+
+# ----------------------------------------------------------------------------- page
 st.title("Explore")
-st.info("This page is being built.")
+st.caption(
+    "Do groups of raters rate the same responses differently? Pick an attribute, dimensions and filters."
+)
+
+dataset_id = active_dataset_id()
+if dataset_id is None:
+    st.info("No dataset yet: import one on the Data page (or run `pluralign init`).")
+    st.stop()
+store = get_store()
+info = store.dataset_info(dataset_id)
+simulated_notice(info)
+key = _key(dataset_id)
+choices = _choices(key, dataset_id)
+if not choices["attributes"]:
+    st.info(f"Dataset {info.name!r} has no rater attributes, so there are no groups to compare.")
+    st.stop()
+dim_labels = dict(choices["dimensions"])
+labels = choices["labels"]
+
+st.caption(f"Dataset: **{info.name}** (`{dataset_id}`); switch datasets in the sidebar.")
+
+headline_table = _headlines(key, dataset_id)
+if headline_table is not None and not headline_table.empty:
+    if dataset_id == DEFAULT_DATASET_ID:
+        with st.container(border=True):
+            st.subheader("Headline findings: published vs measured here")
+            _headline_panel(headline_table)
+    elif headline_table.measured_pct.notna().any():
+        with st.expander("Do the published headline effects hold in this dataset?"):
+            _headline_panel(headline_table)
+
+controls = st.columns([2, 2, 3])
+default_attribute = "gender" if "gender" in choices["attributes"] else choices["attributes"][0]
+attribute = controls[0].selectbox(
+    "Attribute",
+    choices["attributes"],
+    index=choices["attributes"].index(default_attribute),
+    format_func=lambda a: labels.get(a, a),
+    key="explore_attribute",
+)
+attribute2_choice = controls[1].selectbox(
+    "Cross with",
+    [NONE, *[a for a in choices["attributes"] if a != attribute]],
+    format_func=lambda a: labels.get(a, a),
+    key="explore_attribute2",
+)
+attribute2 = None if attribute2_choice == NONE else attribute2_choice
+dimension_names = [name for name, _ in choices["dimensions"]]
+dimensions = controls[2].multiselect(
+    "Dimensions",
+    dimension_names,
+    default=dimension_names,
+    format_func=dim_labels.get,
+    key="explore_dimensions",
+)
+if choices["multi"].get(attribute) or (attribute2 and choices["multi"].get(attribute2)):
+    st.caption(
+        ":material/info: A multi-valued attribute (e.g. race): a rater who lists several values counts in "
+        "each of those groups, so group sizes can add up to more than the number of raters."
+    )
+
+with st.expander("Filters and settings", expanded=False):
+    rater_filters: dict[str, tuple[str, ...]] = {}
+    filter_columns = st.columns(3)
+    for i, name in enumerate(choices["attributes"]):
+        picked = filter_columns[i % 3].multiselect(
+            labels.get(name, name), choices["values"][name], key=f"explore_filter_{name}"
+        )
+        if picked:
+            rater_filters[name] = tuple(picked)
+    prompt_picks = {}
+    prompt_columns = st.columns(3)
+    for i, (column, label) in enumerate(PROMPT_FILTER_LABELS.items()):
+        prompt_picks[column] = prompt_columns[i].multiselect(
+            label, choices["prompt_values"][column], key=f"explore_prompt_{column}"
+        )
+    settings = st.columns(2)
+    min_raters = int(
+        settings[0].number_input(
+            "Minimum raters per group",
+            min_value=1,
+            value=analysis.DEFAULT_MIN_GROUP_RATERS,
+            help="Smaller groups are still shown, but flagged: their intervals are wide and unstable.",
+            key="explore_min_raters",
+        )
+    )
+    correction = settings[1].radio(
+        "Multiple-comparison correction",
+        list(CORRECTIONS),
+        format_func=CORRECTIONS.get,
+        horizontal=True,
+        key="explore_correction",
+    )
+
+analysis_filter = AnalysisFilter(
+    RaterSelection(rater_filters),
+    languages=tuple(prompt_picks["language"]),
+    topics=tuple(prompt_picks["topic"]),
+    splits=tuple(prompt_picks["split"]),
+)
+filter_json = json.dumps(analysis_filter.to_dict(), sort_keys=True)
+if not dimensions:
+    st.info("Pick at least one dimension.")
+    st.stop()
+dims = tuple(dimensions)
+
+means = _means(key, dataset_id, attribute, attribute2, dims, filter_json, min_raters)
+if means.empty:
+    st.warning(f"No ratings match the filters ({analysis_filter.label}). Remove a filter to see data.")
+    st.stop()
+st.caption(
+    f"{analysis_filter.label} · {int(means.n_ratings.sum()):,} ratings in view · 95% confidence intervals "
+    "clustered by rater (each rater gives several ratings)."
+)
+
+group_labels = list(dict.fromkeys(_group_label(means)))
+reference = st.selectbox(
+    "Reference group for % differences",
+    group_labels,
+    key=f"explore_reference_{attribute}_{attribute2}",
+    help="Each other group's mean is compared with this group's: 100 × (group / reference − 1).",
+)
+
+tab_means, tab_likert, tab_diff, tab_model, tab_agree = st.tabs(
+    ["Group means", "Answer distribution", "% differences", "Mixed model", "Agreement"]
+)
+
+with tab_means:
+    _small_warning(means, min_raters)
+    fig = _means_chart(means, dim_labels, labels.get(attribute, attribute))
+    st.plotly_chart(fig, key="chart_means")
+    st.dataframe(means, hide_index=True, width="stretch")
+    _downloads(means, f"group_means_{attribute}", fig)
+
+with tab_likert:
+    distribution = _distribution(key, dataset_id, attribute, dims, filter_json)
+    st.caption(f"Share of each answer by {labels.get(attribute, attribute)}.")
+    fig = _likert_chart(distribution, dim_labels, info.scale.labels, info.scale.minimum)
+    st.plotly_chart(fig, key="chart_likert")
+    _downloads(distribution, f"answer_distribution_{attribute}", fig)
+
+with tab_diff:
+    diffs = _differences(
+        key, dataset_id, attribute, attribute2, reference, dims, filter_json, correction, min_raters
+    )
+    if diffs.empty:
+        st.info("Only one group has ratings here, so there is nothing to compare.")
+    else:
+        st.caption(
+            f"Percent difference of each group's mean rating from **{reference}** (the study's metric); "
+            f"* = significant at 5% after {CORRECTIONS[correction]} correction across all cells shown. "
+            "CIs by the delta method, clustered by rater."
+        )
+        fig = _heatmap(diffs, dim_labels)
+        st.plotly_chart(fig, key="chart_diffs")
+        first = ["dimension", "group", "reference", "pct_diff", "pct_ci_low", "pct_ci_high", "p_adjusted"]
+        diffs = diffs[first + [c for c in diffs.columns if c not in first]]
+        st.dataframe(diffs, hide_index=True, width="stretch")
+        _downloads(diffs, f"percent_differences_{attribute}", fig)
+
+with tab_model:
+    st.caption(
+        "Rating ~ group + response fixed effects + random intercept per rater (REML, statsmodels MixedLM): "
+        "a group coefficient compares raters on the same responses, after each rater's overall leniency."
+    )
+    if attribute2:
+        st.info("The mixed model uses the first attribute only.")
+    model_reference = reference.split(CROSS_SEPARATOR)[0]
+    if st.toggle("Fit the mixed model", key="explore_fit_model"):
+        try:
+            coefficients = _mixed(key, dataset_id, attribute, model_reference, dims, filter_json)
+        except ValueError as error:
+            st.error(str(error))
+        else:
+            notes = sorted(set(coefficients.note) - {""})
+            for note in notes:
+                st.caption(f":material/info: {note}")
+            if not coefficients.empty:
+                fig = _coefficient_chart(coefficients, dim_labels)
+                st.plotly_chart(fig, key="chart_model")
+                st.dataframe(coefficients, hide_index=True, width="stretch")
+                _downloads(coefficients, f"mixed_model_{attribute}", fig)
+
+with tab_agree:
+    alphas, split = _agreement(key, dataset_id, attribute, dims, filter_json)
+    st.caption(
+        "Krippendorff's alpha (ordinal) among all raters and among the raters of each group: 1 = perfect "
+        "agreement, 0 = no more than chance. Below: how much of the spread of ratings of the same response "
+        "lies between groups rather than within them."
+    )
+    alpha_view = alphas.assign(dimension=alphas.dimension.map(dim_labels).fillna(alphas.dimension))
+    fig = px.bar(
+        alpha_view,
+        x="dimension",
+        y="alpha",
+        color="group",
+        barmode="group",
+        hover_data=["n_raters", "n_units"],
+        labels={"alpha": "Krippendorff's alpha (ordinal)", "dimension": ""},
+    )
+    st.plotly_chart(fig, key="chart_alpha")
+    st.dataframe(alphas, hide_index=True, width="stretch")
+    _downloads(alphas, f"agreement_{attribute}", fig)
+    split_view = split.assign(dimension=split.dimension.map(dim_labels).fillna(split.dimension))
+    fig = px.bar(
+        split_view.melt(id_vars="dimension", value_vars=["share_between", "share_within"]),
+        x="value",
+        y="dimension",
+        color="variable",
+        orientation="h",
+        labels={"value": "share of disagreement", "dimension": "", "variable": ""},
+    )
+    fig.update_layout(barmode="stack", height=120 + 50 * len(split_view))
+    st.plotly_chart(fig, key="chart_split")
+    st.dataframe(split, hide_index=True, width="stretch")
+    _downloads(split, f"disagreement_split_{attribute}", fig)

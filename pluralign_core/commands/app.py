@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
         str(args.port),
         "--server.headless",
         "true",
+        "--server.fileWatcherType",
+        "none",
         "--browser.gatherUsageStats",
         "false",
     ]

@@ -91,6 +91,8 @@ def app_url(app_home: Path, tiny_model_dir: Path) -> Iterator[str]:
             str(port),
             "--server.headless",
             "true",
+            "--server.fileWatcherType",
+            "none",
             "--browser.gatherUsageStats",
             "false",
         ],

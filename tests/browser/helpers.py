@@ -10,14 +10,17 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 
 def wait_until_idle(driver: WebDriver, timeout: float = 90, settle: float = 1.0) -> None:
-    """Wait until Streamlit has finished running the script (no 'running' indicator for ``settle`` s)."""
+    """Wait until Streamlit reports that the script is not running, steadily for ``settle`` seconds.
+
+    Streamlit marks its root element with ``data-test-script-state`` (``running`` while a rerun is under
+    way); the app counts as idle once that attribute has said something else for ``settle`` seconds.
+    """
     deadline = time.monotonic() + timeout
     quiet_since = None
     while time.monotonic() < deadline:
-        running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
-        app = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
-        busy = bool(running) or not app
-        if busy:
+        roots = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+        state = roots[0].get_attribute("data-test-script-state") if roots else None
+        if state in (None, "running", "initial"):
             quiet_since = None
         elif quiet_since is None:
             quiet_since = time.monotonic()

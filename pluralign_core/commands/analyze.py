@@ -1,0 +1,93 @@
+"""``pluralign analyze``: group means with rater-clustered CIs and percent differences, from the shell."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pluralign_core.analysis import AnalysisFilter, group_means, percent_differences
+from pluralign_core.store import Store
+
+HELP = "Group means (95% CI, clustered by rater) and % differences vs a reference group for one attribute."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", help="dataset id (default: the active dataset)")
+    parser.add_argument("--attribute", required=True, help="demographic attribute, e.g. gender")
+    parser.add_argument("--by", dest="attribute2", help="second attribute to cross with, e.g. country")
+    parser.add_argument(
+        "--dimension", action="append", help="dimension to analyse (repeatable; default: all dimensions)"
+    )
+    parser.add_argument("--reference", help="reference group for %% differences (default: the first group)")
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="ATTR=VALUE[|VALUE]",
+        help="keep only matching ratings (repeatable); language/topic/split filter prompts "
+        "(e.g. split=train), rater.language=de filters raters",
+    )
+    parser.add_argument("--correction", choices=["holm", "bh", "none"], default="holm")
+    parser.add_argument("--min-group-raters", type=int, default=30, help="flag groups with fewer raters")
+    parser.add_argument("--csv", type=Path, help="write the combined table to this CSV file")
+
+
+def run(args: argparse.Namespace) -> int:
+    store = Store()
+    dataset_id = args.dataset or store.active_dataset()
+    if dataset_id is None:
+        raise ValueError("the store holds no dataset yet; run `pluralign init` or `pluralign import` first")
+    known = {a.name for a in store.attributes(dataset_id)}
+    for name in filter(None, [args.attribute, args.attribute2]):
+        if name not in known:
+            raise ValueError(f"dataset {dataset_id!r} has no attribute {name!r}; it has {sorted(known)}")
+    filt = AnalysisFilter.from_pairs(args.filter)
+    means = group_means(
+        store,
+        dataset_id,
+        args.attribute,
+        args.dimension,
+        filt,
+        attribute2=args.attribute2,
+        min_group_raters=args.min_group_raters,
+    )
+    if means.empty:
+        print(f"No ratings match {filt.label} in {dataset_id!r}.")
+        return 1
+    diffs = percent_differences(
+        store,
+        dataset_id,
+        args.attribute,
+        args.reference,
+        args.dimension,
+        filt,
+        attribute2=args.attribute2,
+        correction=args.correction,
+        min_group_raters=args.min_group_raters,
+    )
+    print(f"Dataset {dataset_id}, {filt.label}; 95% CIs clustered by rater.")
+    print(means.round(3).to_string(index=False))
+    if not diffs.empty:
+        columns = ["dimension", "group", "reference", "pct_diff", "pct_ci_low", "pct_ci_high", "p_adjusted"]
+        print(f"\n% difference vs {diffs.reference.iloc[0]} ({args.correction}-adjusted p):")
+        print(diffs[columns].round(4).to_string(index=False))
+    if means.small_group.any():
+        small = sorted(set(means.loc[means.small_group, "group"]))
+        print(f"\nNote: fewer than {args.min_group_raters} raters in {small}; read those rows with care.")
+    if args.csv:
+        if args.attribute2:
+            means = means.assign(group=means.group + " × " + means.group2).drop(columns="group2")
+        keep = [
+            "dimension",
+            "group",
+            "reference",
+            "pct_diff",
+            "pct_ci_low",
+            "pct_ci_high",
+            "p_value",
+            "p_adjusted",
+        ]
+        table = means.merge(diffs[keep], on=["dimension", "group"], how="left") if not diffs.empty else means
+        table.to_csv(args.csv, index=False)
+        print(f"\nWrote {len(table)} rows to {args.csv}")
+    return 0
