@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pluralign_core.bootstrap import ensure_default_dataset
 from pluralign_core.schema import DatasetInfo
 from pluralign_core.store import Store
 
@@ -20,10 +21,6 @@ SIMULATED_NOTICE = (
 def get_store() -> Store:
     """The process-wide store; the default dataset is built on the very first start."""
     store = Store()
-    try:
-        from pluralign_core.bootstrap import ensure_default_dataset
-    except ModuleNotFoundError:
-        return store
     ensure_default_dataset(store)
     return store
 

@@ -7,7 +7,6 @@ what depends on it (the correction method does not re-aggregate the group means,
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pandas as pd
@@ -16,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._frame import active_dataset_id, get_store, simulated_notice
-from pluralign_core import analysis
+from pluralign_core import analysis, headlines
 from pluralign_core.analysis.effects import CROSS_SEPARATOR, pooled_difference
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.selection import RaterSelection
@@ -129,15 +128,11 @@ def _agreement(key, dataset_id, attribute, dimensions, filter_json) -> tuple[pd.
 
 
 @st.cache_data(show_spinner="Measuring the published effects…", max_entries=8)
-def _headlines(key, dataset_id) -> pd.DataFrame | None:
+def _headlines(key, dataset_id) -> pd.DataFrame:
     """Published vs measured effects, with this page's rater-clustered 95% CI added where it applies."""
-    try:
-        headlines = importlib.import_module("pluralign_core.headlines")
-    except ModuleNotFoundError:
-        return None
     store = get_store()
     table = headlines.measure_headlines(store, dataset_id)
-    definitions = {h.name: h for h in getattr(headlines, "HEADLINES", ())}
+    definitions = {h.name: h for h in headlines.HEADLINES}
     low, high = [], []
     for name in table.name:
         h = definitions.get(name)
@@ -335,7 +330,7 @@ labels = choices["labels"]
 st.caption(f"Dataset: **{info.name}** (`{dataset_id}`); switch datasets in the sidebar.")
 
 headline_table = _headlines(key, dataset_id)
-if headline_table is not None and not headline_table.empty:
+if not headline_table.empty:
     if dataset_id == DEFAULT_DATASET_ID:
         with st.container(border=True):
             st.subheader("Headline findings: published vs measured here")
