@@ -1,6 +1,307 @@
-"""Preferences page (placeholder until its issue lands)."""
+"""Preferences: turn ratings into DPO preference pairs under explicit choices, inspect them and save them.
 
+Thin UI over :mod:`pluralign_core.preferences` (building), :mod:`pluralign_core.jury` (reweighting) and
+:mod:`pluralign_core.preference_export` (saving). Building is cached on the store file, the dataset's
+fingerprint and the exact configuration, so unrelated widgets do not rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+
+import plotly.express as px
 import streamlit as st
 
+from pages._frame import active_dataset_id, get_store, simulated_notice
+from pluralign_core.preference_export import export_preferences
+from pluralign_core.preferences import (
+    DISAGREEMENT,
+    NEUTRAL,
+    SCALES,
+    PreferenceConfig,
+    PreferenceResult,
+    build_preferences,
+    compare_results,
+    describe_choices,
+)
+
+DISAGREEMENT_LABELS = {
+    "majority": "Majority vote",
+    "preserve": "Preserve disagreement",
+    "soft": "Soft labels",
+}
+PREVIEW_COLUMNS = [
+    "prompt",
+    "chosen",
+    "rejected",
+    "weight",
+    "probability",
+    "judgement_share",
+    "agreement",
+    "n_raters",
+]
+
+
+def _fingerprint(dataset_id: str) -> tuple[str, str]:
+    store = get_store()
+    row = store.query("SELECT fingerprint FROM datasets WHERE dataset_id = ?", [dataset_id])
+    return str(store.path), "" if row.empty else str(row.fingerprint.iloc[0])
+
+
+@st.cache_data(show_spinner="Building preference pairs…", max_entries=16)
+def _build(config_json: str, _key: tuple[str, str]) -> PreferenceResult:
+    return build_preferences(get_store(), PreferenceConfig.from_dict(json.loads(config_json)))
+
+
+def build(config: PreferenceConfig) -> PreferenceResult:
+    return _build(json.dumps(config.to_dict(), sort_keys=True), _fingerprint(config.dataset_id))
+
+
+@st.cache_data(max_entries=8)
+def _attribute_values(dataset_id: str, _key: tuple[str, str]) -> dict[str, list[str]]:
+    rows = get_store().query(
+        "SELECT attribute, value, count(*) AS n FROM rater_attributes WHERE dataset_id = ? "
+        "GROUP BY attribute, value ORDER BY attribute, value",
+        [dataset_id],
+    )
+    return {a: list(group.value) for a, group in rows.groupby("attribute", sort=True)}
+
+
+def _selection_widgets(values: dict[str, list[str]], prefix: str) -> dict[str, list[str]]:
+    filters: dict[str, list[str]] = {}
+    for attribute, options in values.items():
+        chosen = st.multiselect(
+            attribute, options, key=f"{prefix}_filter_{attribute}", placeholder="everyone"
+        )
+        if chosen:
+            filters[attribute] = chosen
+    return filters
+
+
+def _jury_widgets(values: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    attributes = st.multiselect("Balance raters by", list(values), key="jury_attributes")
+    jury: dict[str, dict[str, float]] = {}
+    for attribute in attributes:
+        options = values[attribute]
+        st.caption(f"Target shares for **{attribute}** (normalised to sum to 1; 0 leaves a group out)")
+        columns = st.columns(min(len(options), 4))
+        shares = {}
+        for i, value in enumerate(options):
+            shares[value] = columns[i % len(columns)].number_input(
+                value, 0.0, 1.0, round(1 / len(options), 3), 0.05, key=f"jury_{attribute}_{value}"
+            )
+        if sum(shares.values()) > 0:
+            jury[attribute] = shares
+    return jury
+
+
+def _config_widgets(dataset_id: str) -> PreferenceConfig:
+    store = get_store()
+    values = _attribute_values(dataset_id, _fingerprint(dataset_id))
+    dimensions = store.dimensions(dataset_id)
+    labels = {d.name: d.label + ("" if d.higher_is_better else " (lower is better)") for d in dimensions}
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Who gives feedback")
+        filters = _selection_widgets(values, "main")
+        with st.expander("Jury: reweight raters to target proportions"):
+            jury = _jury_widgets(values)
+        st.subheader("Dimensions")
+        default = ["toxicity"] if "toxicity" in labels else [dimensions[0].name]
+        chosen = st.multiselect("Dimensions", list(labels), default, format_func=labels.get, key="dims")
+        weights = {}
+        for name in chosen:
+            weights[name] = (
+                st.slider(f"Weight of {labels[name]}", 0.0, 1.0, 1.0, 0.05, key=f"w_{name}")
+                if len(chosen) > 1
+                else 1.0
+            )
+    with right:
+        st.subheader("How ratings become pairs")
+        scale = st.radio("Scale", SCALES, horizontal=True, key="scale")
+        neutral = st.radio(
+            "Neutral ratings (binary scale)",
+            NEUTRAL,
+            horizontal=True,
+            key="neutral",
+            disabled=scale != "binary",
+        )
+        disagreement = st.radio(
+            "Disagreement",
+            DISAGREEMENT,
+            format_func=DISAGREEMENT_LABELS.get,
+            horizontal=True,
+            key="disagreement",
+        )
+        aggregate = st.radio(
+            "Majority vote aggregate",
+            ["median", "mean"],
+            horizontal=True,
+            key="aggregate",
+            disabled=disagreement != "majority",
+        )
+        fmt = st.radio("Format", ["conversational", "plain"], horizontal=True, key="format")
+        languages = store.query(
+            "SELECT DISTINCT language FROM prompts WHERE dataset_id = ? AND language IS NOT NULL ORDER BY 1",
+            [dataset_id],
+        ).language.tolist()
+        language = st.selectbox("Prompt language", ["all", *languages], key="language")
+        cap = st.number_input("Max pairs per prompt (0 = no limit)", 0, 100_000, 0, key="cap")
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
+    if not weights:
+        st.warning("Choose at least one dimension.")
+        st.stop()
+    return PreferenceConfig(
+        dataset_id=dataset_id,
+        selection={"filters": filters},
+        jury=jury,
+        dimensions=weights if sum(weights.values()) > 0 else {k: 1.0 for k in weights},
+        scale=scale,
+        neutral_as=neutral,
+        disagreement=disagreement,
+        aggregate=aggregate,
+        format=fmt,
+        language=None if language == "all" else language,
+        seed=int(seed),
+        max_pairs_per_prompt=int(cap) or None,
+    )
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        return " / ".join(str(m.get("content", "")) for m in value)
+    return str(value)
+
+
+def _counts(result: PreferenceResult) -> None:
+    stats = result.stats
+    cols = st.columns(6)
+    cols[0].metric("Pairs", f"{stats['pairs']:,}")
+    cols[1].metric("Ties dropped", f"{stats['ties_dropped']:,}")
+    cols[2].metric(
+        "Duplicates",
+        f"{stats['duplicates']:,}",
+        help="Rows repeating an earlier pair (by design in "
+        "'preserve disagreement', where a pair appears once per rater behind it).",
+    )
+    cols[3].metric(
+        "Pairs per prompt",
+        f"{stats['pairs_per_prompt_mean']:.1f}",
+        help=f"min {stats['pairs_per_prompt_min']}, max {stats['pairs_per_prompt_max']}",
+    )
+    cols[4].metric("Raters", f"{stats['raters_used']:,}")
+    cols[5].metric(
+        "Effective sample size",
+        f"{stats['effective_sample_size']:.1f}",
+        help="Kish's (Σw)²/Σw²: how many equally weighted raters the (jury-weighted) raters are worth.",
+    )
+    if result.jury is not None:
+        st.caption(f"Jury shares reached: {result.jury.achieved}")
+
+
+def _histogram(result: PreferenceResult) -> None:
+    if result.pairs.empty:
+        st.warning("These choices give no pairs: every response pair tied. Try a finer scale or more raters.")
+        return
+    fig = px.histogram(
+        result.pairs, x="agreement", nbins=20, range_x=[0.5, 1.0],
+        title="Agreement of the pairs (0.5: raters split evenly, 1: unanimous)",
+    )  # fmt: skip
+    st.plotly_chart(fig, width="stretch", key="agreement_hist")
+    st.download_button("Histogram (HTML)", fig.to_html(), "agreement.html", "text/html", key="hist_html")
+
+
+def _preview(result: PreferenceResult) -> None:
+    preview = result.pairs.head(200).copy()
+    for column in ("prompt", "chosen", "rejected"):
+        preview[column] = preview[column].map(_text)
+    st.dataframe(preview[[c for c in PREVIEW_COLUMNS if c in preview]], hide_index=True, key="preview")
+    flat = result.pairs.copy()
+    for column in ("prompt", "chosen", "rejected"):
+        flat[column] = flat[column].map(_text)
+    st.download_button("Pairs (CSV)", flat.to_csv(index=False), "pairs.csv", "text/csv", key="pairs_csv")
+
+
+def _compare(config: PreferenceConfig, result: PreferenceResult, values: dict[str, list[str]]) -> None:
+    st.subheader("Compare with another group")
+    st.caption(
+        "Same choices, a different rater selection: which pairs flip direction between the two groups?"
+    )
+    other_filters = _selection_widgets(values, "compare")
+    other = build(PreferenceConfig.from_dict({**config.to_dict(), "selection": {"filters": other_filters},
+                                              "jury": {}}))  # fmt: skip
+    contested = compare_results(result, other)
+    st.metric(
+        "Contested pairs",
+        f"{len(contested):,} of {len(result.summary):,}",
+        help="Response pairs whose preferred response differs (or is a tie in one group only).",
+    )
+    if contested.empty:
+        return
+    texts = get_store().query(
+        "SELECT response_id, text FROM responses WHERE dataset_id = ?", [config.dataset_id]
+    )
+    text = dict(zip(texts.response_id, texts.text, strict=True))
+    table = contested.assign(text_a=contested.response_a.map(text), text_b=contested.response_b.map(text))[
+        [
+            "prompt_id",
+            "text_a",
+            "text_b",
+            "direction_first",
+            "p_a_first",
+            "direction_second",
+            "p_a_second",
+            "gap",
+        ]
+    ]
+    table = table.rename(columns={
+        "direction_first": f"this: {result.config.rater_selection.label}",
+        "direction_second": f"other: {other.config.rater_selection.label}",
+    })  # fmt: skip
+    st.dataframe(table, hide_index=True, key="contested")
+    st.download_button("Contested pairs (CSV)", table.to_csv(index=False), "contested.csv", "text/csv")
+
+
+def _save(config: PreferenceConfig, result: PreferenceResult) -> None:
+    st.subheader("Save preference set")
+    default = f"{config.dataset_id}-{config.disagreement}-{config.scale}-{config.fingerprint()[:6]}"
+    name = st.text_input("Name", default, key="save_name")
+    if st.button("Save preference set", type="primary", key="save", disabled=result.pairs.empty):
+        try:
+            with st.spinner("Exporting (datasets folder, JSONL, Parquet, card) and registering…"):
+                folder, artifact_id = export_preferences(get_store(), result, name)
+        except ValueError as error:
+            st.error(str(error))
+            return
+        st.success(f"Saved {len(result.pairs):,} pairs to `{folder}` (registered as `{artifact_id}`). "
+                   "Pick it on the Train page.")  # fmt: skip
+    saved = get_store().artifacts("preference_set", config.dataset_id)
+    if not saved.empty:
+        with st.expander(f"Saved preference sets ({len(saved)})"):
+            st.dataframe(saved[["name", "path", "created_at"]], hide_index=True)
+
+
 st.title("Preferences")
-st.info("This page is being built.")
+st.caption(
+    "Turn ratings into preference pairs for DPO. Who gives feedback and how their ratings become training "
+    "data change the aligned model, so every choice is explicit here and saved with the data."
+)
+dataset_id = active_dataset_id()
+if not dataset_id:
+    st.info("No dataset yet: import one on the Data page.")
+    st.stop()
+simulated_notice(get_store().dataset_info(dataset_id))
+with st.expander("What each choice does to the data"):
+    for title, text in describe_choices().items():
+        st.markdown(f"**{title}.** {text}")
+config = _config_widgets(dataset_id)
+try:
+    result = build(config)
+except ValueError as error:
+    st.error(str(error))
+    st.stop()
+_counts(result)
+_histogram(result)
+_preview(result)
+_compare(config, result, _attribute_values(dataset_id, _fingerprint(dataset_id)))
+_save(config, result)
