@@ -1,0 +1,159 @@
+"""What DPO and GRPO runs share: loading the base model, the LoRA config, trainer arguments and data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pluralign_core.training.config import RunConfig
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def seed_everything(seed: int) -> None:
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+def device_kind() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def shrink_logprob_tiles(tokens: int = 1024, vocab: int = 8192) -> None:
+    """Use small tiles in trl's fused log-prob head when training on CPU.
+
+    trl computes per-token log-probs in ``[4096 tokens × 32768 vocab]`` tiles. On GPUs a Triton kernel folds
+    each tile in place; on CPU the fallback is plain torch ops, each making a tile-sized temporary (0.5 GB
+    apiece in float32), which took a SmolLM2 DPO step at batch 4 × 256 tokens to 4.5 GB peak RSS. Smaller
+    tiles do the same arithmetic with a small fraction of the memory. Both are private module constants of
+    trl 1.16 read at call time; if a later trl renames them, nothing changes.
+    """
+    from trl.kernels import chunked_logprob
+    from trl.trainer import utils as trl_utils
+
+    if hasattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE"):
+        trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE = vocab
+    if hasattr(chunked_logprob, "TOKEN_CHUNK_SIZE"):
+        chunked_logprob.TOKEN_CHUNK_SIZE = tokens
+
+
+def load_base(config: RunConfig) -> tuple[Any, Any]:
+    """The base model (float32 weights; mixed precision is the trainer's job) and its tokenizer."""
+    from pluralign_core.base_models import load_model_and_tokenizer
+
+    if device_kind() == "cpu":
+        shrink_logprob_tiles()
+    model, tokenizer = load_model_and_tokenizer(config.base_model)
+    tokenizer.padding_side = "left"
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def lora_config(config: RunConfig) -> Any:
+    from peft import LoraConfig
+
+    targets: Any = config.lora_target_modules
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+
+
+def trainer_arguments(config: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """Arguments common to DPOConfig and GRPOConfig (field names checked against trl 1.16)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "output_dir": str(Path(run_dir) / CHECKPOINT_DIR),
+        "learning_rate": config.learning_rate,
+        "max_steps": config.max_steps if config.max_steps > 0 else -1,
+        "num_train_epochs": config.num_train_epochs,
+        "per_device_train_batch_size": config.per_device_train_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "beta": config.beta,
+        "seed": config.seed,
+        "logging_steps": config.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": 2,
+        "report_to": [],
+        "use_cpu": not cuda,
+        "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
+        "fp16": False,
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+    }
+
+
+def train_split(loaded: Any) -> Any:
+    """The ``train`` split of a loaded DatasetDict (or the Dataset itself)."""
+    from datasets import DatasetDict
+
+    if isinstance(loaded, DatasetDict):
+        if "train" not in loaded:
+            raise ValueError(f"the data set has no 'train' split (splits: {list(loaded)})")
+        return loaded["train"]
+    return loaded
+
+
+def load_preference_pairs(path: str | Path) -> Any:
+    """A preference set folder as a Dataset (prompt, chosen, rejected and optional weight, probability)."""
+    folder = Path(path)
+    if not folder.exists():
+        raise FileNotFoundError(f"preference set {folder} does not exist: export one on the Preferences page")
+    from pluralign_core.preference_export import load_preference_set
+
+    data = train_split(load_preference_set(folder))
+    missing = {"prompt", "chosen", "rejected"} - set(data.column_names)
+    if missing:
+        raise ValueError(f"preference set {folder} lacks columns {sorted(missing)}")
+    return data
+
+
+def load_prompts(path: str | Path) -> Any:
+    """A prompt set folder as a Dataset with a ``prompt`` column.
+
+    A preference set folder works too: GRPO then samples answers to its distinct prompts.
+    """
+    folder = Path(path)
+    if not folder.exists():
+        raise FileNotFoundError(f"prompt set {folder} does not exist: export one on the Preferences page")
+    from pluralign_core.preference_export import load_prompt_set
+
+    try:
+        data = train_split(load_prompt_set(folder))
+    except Exception:
+        data = load_preference_pairs(folder)
+    if "prompt" not in data.column_names:
+        raise ValueError(f"prompt set {folder} has no 'prompt' column")
+    if "chosen" in data.column_names:
+        seen: set[str] = set()
+        keep = []
+        for index, prompt in enumerate(data["prompt"]):
+            text = repr(prompt)
+            if text not in seen:
+                seen.add(text)
+                keep.append(index)
+        data = data.select(keep).select_columns(["prompt"])
+    return data
+
+
+def final_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """Last logged value of each training metric plus the run summary (train_loss, runtime)."""
+    metrics: dict[str, float] = {}
+    for entry in log_history:
+        for key, value in entry.items():
+            if isinstance(value, int | float) and key not in ("epoch",):
+                metrics[key] = float(value)
+    return metrics

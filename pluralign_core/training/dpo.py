@@ -1,0 +1,160 @@
+"""DPO on one group's preference pairs, with an optional per-pair weight and soft label.
+
+trl 1.16's DPOTrainer has no per-example weight (its ``use_weighting`` is WPO's model-probability weighting,
+something else). Preference sets built from rater disagreement carry two numbers per pair: ``weight`` (how
+much the pair should count, e.g. number or agreement of raters) and ``probability`` (the share of the group
+preferring *chosen*). With the weighted loss on, the per-pair sigmoid loss becomes
+
+    weight · [ −p · log σ(β·Δ) − (1 − p) · log σ(−β·Δ) ]
+
+i.e. a weighted, soft-label (conservative) DPO loss; p = 1 and weight = 1 give plain DPO exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from trl import DPOConfig, DPOTrainer
+from trl.trainer import dpo_trainer as _dpo_module
+from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+from pluralign_core.training import common
+from pluralign_core.training.config import RunConfig
+
+WEIGHT_COLUMNS = ("weight", "probability")
+
+
+def uses_weighted_loss(config: RunConfig, dataset: Any) -> bool:
+    """``auto``: on when weights differ between pairs or any probability is below 1."""
+    if config.weighted_loss != "auto":
+        return config.weighted_loss == "on"
+    columns = set(dataset.column_names)
+    if "weight" in columns and len({round(float(w), 9) for w in dataset["weight"]}) > 1:
+        return True
+    return "probability" in columns and any(float(p) != 1.0 for p in dataset["probability"])
+
+
+@dataclass
+class PreferenceCollator(DataCollatorForPreference):
+    """trl's preference collator plus prompt truncation (keep the end) and the weight columns."""
+
+    max_prompt_length: int | None = None
+    weight_columns: tuple[str, ...] = ()
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.max_prompt_length:
+            examples = [{**e, "prompt_ids": e["prompt_ids"][-self.max_prompt_length :]} for e in examples]
+        batch = super().torch_call(examples)
+        for column in self.weight_columns:
+            if column in examples[0]:
+                batch[column] = torch.tensor([float(e[column]) for e in examples], dtype=torch.float32)
+        return batch
+
+
+class _WeightedFunctional:
+    """``torch.nn.functional`` with a ``logsigmoid`` that applies per-pair weights and soft labels."""
+
+    def __init__(self, weight: torch.Tensor | None, probability: torch.Tensor | None) -> None:
+        self.weight = weight
+        self.probability = probability
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(F, name)
+
+    def logsigmoid(self, x: torch.Tensor) -> torch.Tensor:
+        reference = self.weight if self.weight is not None else self.probability
+        if reference is None or x.shape != reference.shape:
+            return F.logsigmoid(x)
+        value = F.logsigmoid(x)
+        if self.probability is not None:
+            p = self.probability.to(x.dtype)
+            value = p * value + (1 - p) * F.logsigmoid(-x)
+        if self.weight is not None:
+            value = self.weight.to(x.dtype) * value
+        return value
+
+
+class WeightedDPOTrainer(DPOTrainer):
+    """DPOTrainer whose sigmoid loss is scaled per pair by ``weight`` and softened by ``probability``.
+
+    The whole of trl's loss, metrics and reference handling is reused: during one loss computation the
+    ``F`` that trl's module uses is swapped for :class:`_WeightedFunctional`, whose ``logsigmoid`` of the
+    per-pair score applies the weights. Only the plain ``sigmoid`` loss with reverse-KL is supported (the
+    only ones pluralign configures), which :meth:`__init__` checks.
+    """
+
+    def __init__(self, *args: Any, weight_columns: tuple[str, ...] = WEIGHT_COLUMNS, **kwargs: Any) -> None:
+        self.weight_columns = weight_columns
+        super().__init__(*args, **kwargs)
+        if self.loss_types != ["sigmoid"] or self.f_divergence_type != "reverse_kl":
+            raise ValueError("the weighted DPO loss supports loss_type='sigmoid' with reverse_kl only")
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        self._signature_columns = [*self._signature_columns, *self.weight_columns]
+
+    def _compute_loss(self, model, inputs, return_outputs):
+        weight = inputs.pop("weight", None)
+        probability = inputs.pop("probability", None)
+        if weight is None and probability is None:
+            return super()._compute_loss(model, inputs, return_outputs)
+        with _patched_functional(_WeightedFunctional(weight, probability)):
+            return super()._compute_loss(model, inputs, return_outputs)
+
+
+@contextlib.contextmanager
+def _patched_functional(functional: _WeightedFunctional):
+    original = _dpo_module.F
+    _dpo_module.F = functional
+    try:
+        yield
+    finally:
+        _dpo_module.F = original
+
+
+def build_trainer(
+    config: RunConfig, run_dir: Path, callbacks: list[Any] | None = None, dataset: Any = None
+) -> DPOTrainer:
+    """Seed → model → data → trainer (not yet trained)."""
+    common.seed_everything(config.seed)
+    model, tokenizer = common.load_base(config)
+    data = dataset if dataset is not None else common.load_preference_pairs(config.preference_set)
+    weighted = uses_weighted_loss(config, data)
+    weight_columns = tuple(c for c in WEIGHT_COLUMNS if c in data.column_names) if weighted else ()
+    keep = {"prompt", "chosen", "rejected", *weight_columns}
+    data = data.remove_columns([c for c in data.column_names if c not in keep])
+    args = DPOConfig(
+        **common.trainer_arguments(config, run_dir), max_length=config.max_length, loss_type=["sigmoid"]
+    )
+    pad_token = tokenizer.pad_token or tokenizer.eos_token
+    collator = PreferenceCollator(
+        pad_token_id=tokenizer.convert_tokens_to_ids(pad_token),
+        max_length=config.max_length,
+        truncation_mode=args.truncation_mode,
+        max_prompt_length=config.max_prompt_length,
+        weight_columns=weight_columns,
+    )
+    trainer_class = WeightedDPOTrainer if weighted else DPOTrainer
+    extra = {"weight_columns": weight_columns} if weighted else {}
+    return trainer_class(
+        model=model,
+        args=args,
+        train_dataset=data,
+        processing_class=tokenizer,
+        data_collator=collator,
+        peft_config=common.lora_config(config),
+        callbacks=callbacks,
+        **extra,
+    )
+
+
+def train(config: RunConfig, run_dir: Path, callbacks: list[Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train and return the trainer and facts for the model card (weighted loss on or off)."""
+    trainer = build_trainer(config, run_dir, callbacks)
+    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint or None)
+    return trainer, {"weighted_loss": isinstance(trainer, WeightedDPOTrainer)}

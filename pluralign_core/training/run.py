@@ -1,0 +1,136 @@
+"""The training process: ``python -m pluralign_core.training.run RUN_DIR`` (or under ``accelerate launch``).
+
+It reads ``RUN_DIR/config.yaml`` and writes only into the run folder: ``status.json`` (state, pids, times,
+error), ``trainer_log.jsonl`` (progress), ``checkpoints/``, ``adapter/`` (a plain PEFT adapter folder with
+its model card ``README.md``) and ``metrics.json``. It never opens the app's DuckDB file: DuckDB allows one
+writing process per database, so the app (or CLI) registers finished runs itself (:mod:`.jobs`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from pluralign_core.training.callbacks import LOG_FILE, JsonlProgressCallback, append_event
+from pluralign_core.training.config import RunConfig
+
+CONFIG_FILE = "config.yaml"
+STATUS_FILE = "status.json"
+ADAPTER_DIR = "adapter"
+METRICS_FILE = "metrics.json"
+PROCESS_LOG = "process.log"
+TERMINAL_STATES = ("completed", "failed", "cancelled", "interrupted")
+
+
+class RunCancelled(BaseException):
+    """Raised inside the training loop when the process receives SIGTERM (the Cancel button)."""
+
+
+def read_status(run_dir: Path | str) -> dict[str, Any]:
+    path = Path(run_dir) / STATUS_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+
+
+def write_status(run_dir: Path | str, **updates: Any) -> dict[str, Any]:
+    """Merge ``updates`` into ``status.json`` atomically (write a sibling, then rename)."""
+    path = Path(run_dir) / STATUS_FILE
+    status = {**read_status(run_dir), **updates}
+    staging = path.with_name(f".{STATUS_FILE}.{os.getpid()}")
+    staging.write_text(json.dumps(status, indent=2, default=str), encoding="utf-8")
+    os.replace(staging, path)
+    return status
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _raise_cancelled(signum: int, frame: Any) -> None:
+    raise RunCancelled(f"received signal {signum}")
+
+
+def run_training(run_dir: Path | str, callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train the run described by ``run_dir/config.yaml``; returns the final status."""
+    from pluralign_core.training import common, modelcard
+
+    run_dir = Path(run_dir).resolve()
+    config = RunConfig.from_yaml(run_dir / CONFIG_FILE)
+    main = is_main_process()
+    if main:
+        import psutil
+
+        # The pid the queue watches: this process (started by the queue, by `pluralign train`, or rank 0
+        # of `accelerate launch`), so a run trained outside the queue is not taken for a dead one.
+        write_status(
+            run_dir,
+            state="running",
+            pid=os.getpid(),
+            pid_started=psutil.Process().create_time(),
+            started=time.time(),
+            finished=None,
+            error=None,
+            resumed_from=config.resume_from_checkpoint or None,
+        )
+    previous = signal.signal(signal.SIGTERM, _raise_cancelled)
+    try:
+        if config.algorithm == "dpo":
+            from pluralign_core.training import dpo as algorithm
+        else:
+            from pluralign_core.training import grpo as algorithm
+        progress = [JsonlProgressCallback(run_dir / LOG_FILE), *(callbacks or [])]
+        trainer, facts = algorithm.train(config, run_dir, progress)
+        facts["world_size"] = trainer.args.world_size
+        adapter = run_dir / ADAPTER_DIR
+        trainer.save_model(str(adapter))
+        metrics = common.final_metrics(trainer.state.log_history)
+        if not main:  # rank 0 writes the run's status; this process only reports its own outcome
+            return {"state": "completed", "rank": int(os.environ.get("RANK", "0"))}
+        (adapter / "README.md").write_text(modelcard.render(config, run_dir.name, metrics, facts), "utf-8")
+        (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        return write_status(
+            run_dir,
+            state="completed",
+            finished=time.time(),
+            metrics=metrics,
+            adapter=str(adapter),
+            facts=facts,
+        )
+    except RunCancelled:
+        if main:
+            append_event(run_dir / LOG_FILE, {"event": "cancelled", "time": time.time()})
+            return write_status(run_dir, state="cancelled", finished=time.time())
+        return {"state": "cancelled", "rank": int(os.environ.get("RANK", "0"))}
+    except Exception as error:
+        traceback.print_exc()
+        if main:
+            append_event(run_dir / LOG_FILE, {"event": "failed", "time": time.time(), "error": str(error)})
+            return write_status(
+                run_dir, state="failed", finished=time.time(), error=f"{type(error).__name__}: {error}"
+            )
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m pluralign_core.training.run RUN_DIR", file=sys.stderr)
+        return 2
+    status = run_training(argv[0])
+    return {"completed": 0, "cancelled": 143}.get(status.get("state", ""), 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

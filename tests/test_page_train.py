@@ -1,0 +1,90 @@
+"""Train page (AppTest): queue a DPO run from the form and watch its progress arrive."""
+
+from __future__ import annotations
+
+import sys
+import time
+import types
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from pluralign_core import paths
+from tests.training_data import make_preference_set
+
+
+@pytest.fixture(autouse=True)
+def no_default_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
+    stub = types.ModuleType("pluralign_core.bootstrap")
+    stub.ensure_default_dataset = lambda store: None
+    monkeypatch.setitem(sys.modules, "pluralign_core.bootstrap", stub)
+    monkeypatch.setenv("PLURALIGN_STEP_DELAY", "1.0")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def _by_key(widgets, key):
+    return next(w for w in widgets if w.key == key)
+
+
+def test_train_page_queues_a_run_and_shows_progress(store, tiny_model_dir, tmp_path):
+    prefs = make_preference_set(tmp_path / "prefs")
+    store.register_artifact("preference_set", "women-toxicity", path=prefs, artifact_id="preference_set-w")
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert any("No runs yet" in i.value for i in at.info)
+
+    _by_key(at.selectbox, "train_base_model_choice").select("Local folder or hub id…").run()
+    _by_key(at.text_input, "train_base_model").input(str(tiny_model_dir))
+    assert _by_key(at.selectbox, "train_preference_set").value.startswith("women-toxicity")
+    for key, value in {
+        "train_max_steps": 4,
+        "train_per_device_train_batch_size": 2,
+        "train_max_length": 64,
+        "train_max_prompt_length": 32,
+        "train_save_steps": 2,
+        "train_lora_r": 4,
+    }.items():
+        _by_key(at.number_input, key).set_value(value)
+    _by_key(at.button, "train_submit").click().run()
+    assert not at.exception, at.exception
+    assert any("Queued run" in s.value for s in at.success), [e.value for e in at.error]
+
+    queue_root = paths.home() / "runs"
+    run_ids = [p.name for p in queue_root.iterdir()]
+    assert len(run_ids) == 1
+    seen_steps = set()
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        at.run()
+        assert not at.exception, at.exception
+        bars = [p for p in at.get("progress")]
+        texts = [b.proto.text for b in bars]
+        seen_steps.update(t for t in texts if "step" in t)
+        if any(t.startswith("completed") for t in texts):
+            break
+    print(sorted(seen_steps))
+    assert any(t.startswith("running · step") and not t.endswith(" 0/4") for t in seen_steps), seen_steps
+    assert any(t.startswith("completed · step 4/4") for t in seen_steps), seen_steps
+    assert [m.value for m in at.metric if m.label == "loss"] != ["–"]
+    assert len(at.get("plotly_chart")) == 1
+    adapters = store.artifacts("adapter")
+    assert list(adapters.artifact_id) == [f"adapter-{run_ids[0]}"]
+
+
+def test_train_page_grpo_form_validates_before_queueing(store, tmp_path):
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    _by_key(at.selectbox, "train_algorithm").select("grpo").run()
+    assert not at.exception, at.exception
+    assert _by_key(at.multiselect, "train_reward_models").options == []
+    _by_key(at.text_input, "train_prompt_set_path").input(str(tmp_path / "prompts"))
+    _by_key(at.button, "train_submit").click().run()
+    assert any("needs at least one reward model" in e.value for e in at.error)
+    assert not (paths.home() / "runs").exists() or not any((paths.home() / "runs").iterdir())
