@@ -1,6 +1,267 @@
-"""Tradeoffs page (placeholder until its issue lands)."""
+"""Trade-offs: run the study's design-choice grid and compare the resulting models in one place.
 
+Thin UI over :mod:`pluralign_core.grid` (launch / resume / stop a grid as a separate process) and
+:mod:`pluralign_core.tradeoffs` (the tables). Results are read from the grid's ``grid.json`` and the stored
+evaluations, cached on the grid id and its last update time, so widgets that only change a chart do not
+reload anything.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("Tradeoffs")
-st.info("This page is being built.")
+from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
+from pluralign_core import grid, paths, tradeoffs
+
+MEASURES = {
+    "reduction_rm_pct": "all-raters toxicity reward model",
+    "reduction_classifier_pct": "offline toxicity classifier",
+}
+
+
+@st.cache_data(show_spinner="Loading the grid's evaluations…", max_entries=16)
+def _results(home: str, grid_id: str, updated: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    del home, updated  # cache keys only
+    state = grid.load_grid(grid_id)
+    return tradeoffs.load_grid_results(state.data, paths.subdir("evaluations"))
+
+
+def _downloads(name: str, table: pd.DataFrame, fig: go.Figure | None, key: str) -> None:
+    left, right = st.columns(2)
+    left.download_button(
+        "Download table (CSV)",
+        table.to_csv(index=True).encode("utf-8"),
+        f"{name}.csv",
+        "text/csv",
+        key=f"{key}_csv",
+    )
+    if fig is not None:
+        right.download_button(
+            "Download chart (HTML)",
+            fig.to_html(include_plotlyjs="cdn").encode("utf-8"),
+            f"{name}.html",
+            "text/html",
+            key=f"{key}_html",
+        )
+
+
+# ----------------------------------------------------------------------------------------------- launch
+st.title("Trade-offs")
+info = active_dataset_info()
+simulated_notice(info)
+store = get_store()
+dataset_id = active_dataset_id()
+if dataset_id is None:
+    st.warning("No dataset yet: import one on the Data page.")
+    st.stop()
+
+st.markdown(
+    "The study's results are comparisons: preserving rater disagreement vs majority vote, a 5-point vs a "
+    "binary scale, DPO vs GRPO, single vs multi-objective tuning, and models tuned on different groups. "
+    "The **grid** trains one model per design choice on the active dataset, evaluates each on the held-out "
+    "prompts (an offline toxicity classifier and every group's reward models) and draws the trade-offs "
+    "below, with the study's reported effects as reference markers."
+)
+with st.expander("Run the comparison grid", expanded=not grid.list_grids()):
+    choice = st.radio(
+        "Budget preset",
+        ["demo", "full"],
+        horizontal=True,
+        key="grid_preset",
+        captions=["~30 min on 2 CPU cores, embedded model", "for a GPU (hours on a CPU)"],
+    )
+    plan = grid.plan_grid(
+        grid.preset(choice, dataset_id=dataset_id), dataset_id, [d.name for d in store.dimensions(dataset_id)]
+    )
+    st.caption(
+        f"{len(plan)} cells, {sum(c.trains for c in plan)} training runs: "
+        + ", ".join(c.cell_id for c in plan)
+    )
+    if st.button("Run grid", type="primary", key="grid_run"):
+        grid_id, pid = grid.launch(choice, dataset_id)
+        st.session_state["grid_selected"] = grid_id
+        st.success(f"Started grid {grid_id} (process {pid}). Progress appears below.")
+
+states = [s for s in grid.list_grids() if s.data.get("dataset_id") == dataset_id]
+if not states:
+    st.info("No grid has run on this dataset yet. Start one above (or `pluralign grid --preset demo`).")
+    st.stop()
+ids = [s.grid_id for s in states]
+selected = st.session_state.get("grid_selected")
+grid_id = st.selectbox(
+    "Grid",
+    ids,
+    index=ids.index(selected) if selected in ids else 0,
+    key="grid_pick",
+    format_func=lambda i: f"{i} ({grid.load_grid(i).data.get('state')})",
+)
+
+
+@st.fragment(run_every=5)
+def _progress(grid_id: str) -> None:
+    state = grid.load_grid(grid_id)
+    running = grid.is_running(state)
+    progress = state.data.get("progress", {})
+    counts = state.counts()
+    st.progress(
+        float(progress.get("fraction", 0.0)), text=f"{state.data.get('state')}: {progress.get('message', '')}"
+    )
+    st.caption(f"{counts['done']}/{len(state.cells)} cells done, {counts['failed']} failed")
+    cells = pd.DataFrame(
+        [
+            {"cell": c, "state": state.cells[c]["state"], "error": state.cells[c].get("error") or ""}
+            for c in state.data["cell_order"]
+        ]
+    )
+    st.dataframe(cells, hide_index=True, width="stretch")
+    buttons = st.columns(3)
+    if running:
+        if buttons[0].button("Stop grid", key="grid_stop"):
+            grid.stop(grid_id)
+            st.rerun()
+    elif counts["done"] < len(state.cells) and buttons[0].button("Resume grid", key="grid_resume"):
+        grid.launch(resume=grid_id)
+        st.rerun()
+
+
+_progress(grid_id)
+state = grid.load_grid(grid_id)
+cells, long, generations = _results(str(paths.home()), grid_id, float(state.data.get("updated", 0)))
+if long.empty:
+    st.info("No finished evaluations in this grid yet; charts appear as cells finish.")
+    st.stop()
+
+# ------------------------------------------------------------------------------------- toxicity reduction
+st.header("Toxicity reduction by design choice")
+measure = st.radio(
+    "Toxicity measured by", list(MEASURES), format_func=MEASURES.get, horizontal=True, key="grid_measure"
+)
+table = tradeoffs.toxicity_by_cell(long)
+bars = px.bar(
+    table,
+    x="label",
+    y=measure,
+    color="family",
+    labels={measure: "toxicity reduction vs base (%)", "label": ""},
+    title=f"Toxicity reduction against the base model ({MEASURES[measure]})",
+)
+bars.update_layout(xaxis_tickangle=-30)
+st.plotly_chart(bars, key="grid_reduction")
+_downloads("toxicity_by_cell", table.set_index("cell_id"), bars, "reduction")
+
+comparisons = tradeoffs.design_choice_comparisons(table, measure=measure)
+fig = go.Figure()
+fig.add_bar(x=comparisons.comparison, y=comparisons.relative_pct, name="this grid: A vs B (%)")
+fig.add_scatter(
+    x=comparisons.comparison,
+    y=comparisons.study_relative_pct,
+    mode="markers",
+    marker={"symbol": "diamond", "size": 14, "color": "black"},
+    name="study (Ali et al.)",
+)
+fig.update_layout(
+    title="How much more toxicity reduction option A gives than option B",
+    yaxis_title="relative difference (%)",
+)
+st.plotly_chart(fig, key="grid_comparisons")
+st.dataframe(comparisons, hide_index=True, width="stretch")
+st.caption(
+    "relative_pct = (A − B) / |B|; when B's reduction is near zero the ratio is unstable, so read "
+    "difference_pp (percentage points) too. The study gives figures for the first two comparisons "
+    "and a direction for the other two."
+)
+_downloads("design_choice_comparisons", comparisons.set_index("comparison"), fig, "comparisons")
+
+# ------------------------------------------------------------------------------------- group heatmap
+st.header("Models tuned on group G, rated by group H")
+dimensions = ["(all dimensions)", *sorted(long.dimension.unique())]
+dimension = st.selectbox("Dimension", dimensions, key="grid_heat_dim")
+matrix = tradeoffs.group_matrix(long, dimension=None if dimension == dimensions[0] else dimension)
+if matrix.empty:
+    st.info("No group-specific cells finished yet.")
+else:
+    heat = px.imshow(
+        matrix,
+        text_auto=".2f",
+        color_continuous_scale="RdYlGn",
+        aspect="auto",
+        labels={"x": "rated by (reward model of group H)", "y": "model", "color": "score 0–1"},
+        title="Predicted rating (0–1, higher = better for that group)",
+    )
+    st.plotly_chart(heat, key="grid_heatmap")
+    _downloads("group_heatmap", matrix, heat, "heatmap")
+
+# ------------------------------------------------------------------------------------- safety vs inclusivity
+st.header("Safety vs inclusivity")
+points = tradeoffs.safety_inclusivity(long)
+scatter = px.scatter(
+    points,
+    x="safety",
+    y="inclusivity",
+    color="family",
+    symbol="pareto",
+    hover_name="label",
+    hover_data=["worst_group"],
+    title="Safety (all raters, non-toxicity) vs inclusivity (worst group's score on the other dimensions)",
+)
+front = points[points.pareto].sort_values("safety")
+scatter.add_scatter(
+    x=front.safety,
+    y=front.inclusivity,
+    mode="lines",
+    name="Pareto front",
+    line={"dash": "dash", "color": "grey"},
+)
+st.plotly_chart(scatter, key="grid_scatter")
+_downloads("safety_inclusivity", points.set_index("cell_id"), scatter, "scatter")
+
+# ------------------------------------------------------------------------------------- single vs multi
+st.header("Single vs multi-objective")
+objective = tradeoffs.objective_comparison(long)
+if objective.empty:
+    st.info("The single-objective cell has not finished yet.")
+else:
+    melted = objective.reset_index().melt(id_vars="dimension", var_name="model", value_name="score")
+    grouped = px.bar(
+        melted,
+        x="dimension",
+        y="score",
+        color="model",
+        barmode="group",
+        title="All raters' predicted rating (0–1, higher = better) per dimension",
+    )
+    st.plotly_chart(grouped, key="grid_objective")
+    _downloads("single_vs_multi", objective, grouped, "objective")
+
+# ------------------------------------------------------------------------------------- sample responses
+st.header("Sample responses")
+if generations.empty:
+    st.info("No generations stored yet.")
+else:
+    prompts = generations.drop_duplicates(["prompt_key", "language"])[
+        ["prompt_key", "language", "prompt_text"]
+    ]
+    options = list(range(len(prompts)))
+    index = st.selectbox(
+        "Prompt",
+        options,
+        key="grid_prompt",
+        format_func=lambda i: f"[{prompts.iloc[i].language}] {prompts.iloc[i].prompt_text[:90]}",
+    )
+    chosen = prompts.iloc[index]
+    st.text(chosen.prompt_text)
+    sample = tradeoffs.sample_responses(generations, chosen.prompt_key, chosen.language)
+    for row in sample.itertuples():
+        st.caption(row.label)
+        st.text(row.response if isinstance(row.response, str) and row.response else "(empty answer)")
+    _downloads("sample_responses", sample.set_index("cell_id"), None, "samples")
+    st.download_button(
+        "Download all generations (CSV)",
+        generations.to_csv(index=False).encode("utf-8"),
+        "generations.csv",
+        "text/csv",
+        key="generations_csv",
+    )
