@@ -12,6 +12,7 @@ PAGES = [
     st.Page("pages/explore.py", title="Explore", icon=":material/query_stats:"),
     st.Page("pages/preferences.py", title="Preferences", icon=":material/compare_arrows:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("pages/tradeoffs.py", title="Trade-offs", icon=":material/balance:"),
     st.Page("pages/chat.py", title="Chat", icon=":material/forum:"),
 ]

@@ -1,0 +1,166 @@
+"""Evaluate: answer the held-out prompts with one model and score the answers.
+
+Thin UI over :mod:`pluralign_core.evaluation`: pick the base model or a trained adapter, run an evaluation
+with a progress bar (it is stored and registered like every artifact), then read any stored evaluation —
+per-dimension means with confidence intervals, the change against a base-model evaluation and the answers
+themselves — and download each table.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
+from pluralign_core import evaluation
+from pluralign_core.chat import default_base_ref
+
+BASE_LABEL = "base model"
+
+
+@st.cache_data(show_spinner="Loading the evaluation…", max_entries=32)
+def _load(path: str) -> evaluation.EvaluationResult:
+    return evaluation.load_result(path)
+
+
+def _adapters(store) -> dict[str, str]:
+    """Every registered adapter (one tuned on another dataset can answer these prompts too)."""
+    rows = store.artifacts("adapter")
+    return {f"{row.name} ({row.artifact_id})": row.artifact_id for row in rows.itertuples()}
+
+
+def _launch_form(store, dataset_id: str) -> None:
+    adapters = _adapters(store)
+    with st.form("evaluate_form", border=True):
+        left, middle, right = st.columns([2, 1, 1])
+        choice = left.selectbox("Model", [BASE_LABEL, *adapters], key="eval_model")
+        languages = left.multiselect("Languages", ["en", "de"], default=["en", "de"], key="eval_languages")
+        max_prompts = middle.number_input(
+            "Held-out prompts per language (0 = all)", 0, 500, 3, key="eval_max_prompts"
+        )
+        max_new_tokens = middle.number_input("Answer length (tokens)", 8, 512, 48, key="eval_max_new_tokens")
+        seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="eval_seed")
+        greedy = right.checkbox("Greedy decoding (deterministic)", True, key="eval_greedy")
+        submitted = st.form_submit_button("Evaluate model", type="primary")
+    if not submitted:
+        return
+    model_id = adapters.get(choice, "base")
+    try:
+        config = evaluation.EvaluationConfig(
+            dataset_id=dataset_id,
+            model_id=model_id,
+            base_model=default_base_ref() if model_id == "base" else "",
+            languages=list(languages),
+            max_prompts=int(max_prompts),
+            max_new_tokens=int(max_new_tokens),
+            seed=int(seed),
+            greedy=bool(greedy),
+        )
+        bar = st.progress(0.0, "Starting…")
+        result = evaluation.evaluate_model(
+            store, config, progress=lambda fraction, message: bar.progress(fraction, message)
+        )
+    except (ValueError, KeyError, FileNotFoundError, OSError) as error:
+        st.error(f"The evaluation did not run: {error}")
+        return
+    st.session_state["eval_pick"] = result.evaluation_id  # show it (the picker is drawn further down)
+    st.success(f"Stored evaluation {result.evaluation_id} ({result.meta.get('seconds')} s).")
+
+
+def _summary_chart(summary: pd.DataFrame):
+    pooled = summary[
+        (summary.language == evaluation.ALL_LANGUAGES) & (summary.scorer != "toxicity_classifier")
+    ]
+    if pooled.empty:
+        return None
+    pooled = pooled.assign(
+        error_plus=pooled.ci_high - pooled["mean"], error_minus=pooled["mean"] - pooled.ci_low
+    )
+    return px.bar(
+        pooled,
+        x="dimension",
+        y="mean",
+        color="group",
+        barmode="group",
+        error_y="error_plus",
+        error_y_minus="error_minus",
+        title="How each group's reward model rates the answers (mean, 95% CI over prompts)",
+        labels={"mean": "predicted rating", "dimension": ""},
+    )
+
+
+def _download(table: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button(
+        "Download table (CSV)", table.to_csv(index=False).encode("utf-8"), f"{name}.csv", "text/csv", key=key
+    )
+
+
+def _show(store, rows: pd.DataFrame) -> None:
+    labels = {row.artifact_id: f"{row.name} · {row.artifact_id}" for row in rows.itertuples()}
+    if st.session_state.get("eval_pick") not in labels:
+        st.session_state.pop("eval_pick", None)  # deleted meanwhile: fall back to the newest
+    evaluation_id = st.selectbox("Evaluation", list(labels), format_func=labels.get, key="eval_pick")
+    path = str(rows.set_index("artifact_id").loc[evaluation_id, "path"])
+    try:
+        result = _load(path)
+    except (OSError, ValueError, KeyError) as error:
+        st.error(f"Evaluation {evaluation_id} cannot be read from {path}: {error}")
+        return
+    st.subheader("Results")
+    st.caption(
+        f"Model **{result.meta.get('model_label', result.model_id)}** on "
+        f"{result.generations.prompt_key.nunique()} held-out prompts × {len(result.config.languages)} "
+        f"language(s), {result.config.max_new_tokens} tokens, "
+        f"{'greedy' if result.config.greedy else 'sampled'} decoding, seed {result.config.seed}."
+    )
+    figure = _summary_chart(result.summary)
+    if figure is not None:
+        st.plotly_chart(figure, width="stretch", key="eval_chart")
+    st.dataframe(result.summary, hide_index=True, width="stretch")
+    _download(result.summary, f"{evaluation_id}-summary", "eval_summary_csv")
+
+    bases = rows[rows.config.map(lambda c: (c or {}).get("model_id") == "base")]
+    bases = bases[bases.artifact_id != evaluation_id]
+    if result.model_id != "base" and not bases.empty:
+        st.subheader("Change against the base model")
+        base_id = st.selectbox(
+            "Base-model evaluation", list(bases.artifact_id), key="eval_base_pick", format_func=labels.get
+        )
+        base = _load(str(bases.set_index("artifact_id").loc[base_id, "path"]))
+        change = evaluation.relative_change(result, base)
+        change = change[change.language == evaluation.ALL_LANGUAGES]
+        st.caption("improvement_pct is positive when the model is better (for toxicity: the reduction in %).")
+        st.dataframe(change, hide_index=True, width="stretch")
+        _download(change, f"{evaluation_id}-vs-{base_id}", "eval_change_csv")
+    elif result.model_id != "base":
+        st.info("Evaluate the base model too (same settings) to see the relative change.")
+
+    st.subheader("Answers")
+    st.dataframe(
+        result.generations[["prompt_key", "language", "prompt_text", "response"]],
+        hide_index=True,
+        width="stretch",
+    )
+    _download(result.generations, f"{evaluation_id}-answers", "eval_answers_csv")
+
+
+st.title("Evaluate")
+simulated_notice(active_dataset_info())
+store = get_store()
+dataset_id = active_dataset_id()
+if dataset_id is None:
+    st.warning("No dataset yet: import one on the Data page.")
+    st.stop()
+st.markdown(
+    "Answer the dataset's **held-out** prompts with one model (fixed, seeded decoding) and score each answer "
+    "with an offline toxicity classifier and with every group's reward model (*how would group G rate "
+    "this?*). Train group reward models on the Chat page or with `pluralign reward`; the grid on the "
+    "Trade-offs page evaluates many models at once."
+)
+_launch_form(store, dataset_id)
+stored = evaluation.evaluations(store, dataset_id)
+if stored.empty:
+    st.info("No evaluations of this dataset yet. Evaluate the base model first: it is the reference.")
+    st.stop()
+_show(store, stored)
