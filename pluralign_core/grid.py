@@ -101,6 +101,9 @@ class GridConfig:
     max_prompt_length: int = field(default=64, metadata={"help": "max prompt tokens"})
     max_completion_length: int = field(default=24, metadata={"help": "GRPO sampled answer length"})
     num_generations: int = field(default=2, metadata={"help": "GRPO answers per prompt (= its batch size)"})
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "recompute activations to save memory (slower; for long sequences)"}
+    )
     eval_languages: list[str] = field(
         default_factory=lambda: ["en", "de"], metadata={"help": "languages of the held-out prompts"}
     )
@@ -177,6 +180,7 @@ def preset(name: str, **overrides: Any) -> GridConfig:
             num_generations=4,
             eval_max_prompts=0,
             eval_max_new_tokens=160,
+            gradient_checkpointing=True,
         )
     else:
         raise ValueError(f"unknown preset {name!r}: choose demo or full")
@@ -258,6 +262,7 @@ def plan_grid(
         max_prompt_length=config.max_prompt_length,
         seed=config.seed,
         logging_steps=1,
+        gradient_checkpointing=config.gradient_checkpointing,
     )
     dpo_run = dict(
         common, algorithm="dpo", max_steps=config.max_steps, save_steps=max(1, config.max_steps // 2)

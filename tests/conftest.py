@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,16 @@ def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             os.environ.pop("PLURALIGN_HOME", None)
         else:
             os.environ["PLURALIGN_HOME"] = previous
+
+
+@pytest.fixture
+def bare_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For AppTests: the store holds only what the test writes (the app's first-start bootstrap is a no-op)
+    and Streamlit's caches start empty."""
+    import streamlit as st
+
+    stub = types.ModuleType("pluralign_core.bootstrap")
+    stub.ensure_default_dataset = lambda store: None
+    monkeypatch.setitem(sys.modules, "pluralign_core.bootstrap", stub)
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -20,12 +17,7 @@ from tests.test_rewards import planted_bundle
 
 
 @pytest.fixture(autouse=True)
-def no_default_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
-    stub = types.ModuleType("pluralign_core.bootstrap")
-    stub.ensure_default_dataset = lambda store: None
-    monkeypatch.setitem(sys.modules, "pluralign_core.bootstrap", stub)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def _page_settings(bare_app, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.set_num_threads(1)
 
 

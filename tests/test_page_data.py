@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-import types
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
@@ -17,14 +14,7 @@ from tests.factories import tiny_bundle
 WIDE_EXAMPLE = paths.DATA_DIR / "examples" / "wide_ratings_en.csv"
 
 
-@pytest.fixture(autouse=True)
-def no_default_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the store exactly as each test fills it: the app's first-start bootstrap is a no-op here."""
-    stub = types.ModuleType("pluralign_core.bootstrap")
-    stub.ensure_default_dataset = lambda store: None
-    monkeypatch.setitem(sys.modules, "pluralign_core.bootstrap", stub)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("bare_app")
 
 
 def _open_data_page() -> AppTest:

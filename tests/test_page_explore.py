@@ -3,13 +3,9 @@ model toggle, an imported dataset with its own demographic column, and caching a
 
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
@@ -17,15 +13,7 @@ from pluralign_core.schema import Attribute
 from pluralign_core.store import Store
 from tests.factories import tiny_bundle
 
-
-@pytest.fixture(autouse=True)
-def no_default_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store holds only what each test writes: the first-start bootstrap is a no-op here."""
-    stub = types.ModuleType("pluralign_core.bootstrap")
-    stub.ensure_default_dataset = lambda store: None
-    monkeypatch.setitem(sys.modules, "pluralign_core.bootstrap", stub)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("bare_app")
 
 
 def _open() -> AppTest:

@@ -3,11 +3,7 @@ save button exports and registers a preference set."""
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
@@ -15,14 +11,7 @@ from pluralign_core.preference_export import load_preference_set
 from pluralign_core.store import Store
 from tests.factories import tiny_bundle
 
-
-@pytest.fixture(autouse=True)
-def no_default_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
-    stub = types.ModuleType("pluralign_core.bootstrap")
-    stub.ensure_default_dataset = lambda store: None
-    monkeypatch.setitem(sys.modules, "pluralign_core.bootstrap", stub)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("bare_app")
 
 
 def _metric(at: AppTest, label: str) -> str:

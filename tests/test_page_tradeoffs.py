@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import grid, paths
@@ -25,13 +21,7 @@ TOXICITY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_default_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
-    stub = types.ModuleType("pluralign_core.bootstrap")
-    stub.ensure_default_dataset = lambda store: None
-    monkeypatch.setitem(sys.modules, "pluralign_core.bootstrap", stub)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("bare_app")
 
 
 def _fake_evaluation(store, cell, state, progress):

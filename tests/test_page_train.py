@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import time
-import types
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
@@ -15,14 +12,9 @@ from tests.training_data import make_preference_set
 
 
 @pytest.fixture(autouse=True)
-def no_default_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
-    stub = types.ModuleType("pluralign_core.bootstrap")
-    stub.ensure_default_dataset = lambda store: None
-    monkeypatch.setitem(sys.modules, "pluralign_core.bootstrap", stub)
+def _page_settings(bare_app, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLURALIGN_STEP_DELAY", "1.0")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    st.cache_resource.clear()
-    st.cache_data.clear()
 
 
 def _by_key(widgets, key):
