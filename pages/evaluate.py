@@ -15,6 +15,7 @@ import streamlit as st
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core import evaluation
 from pluralign_core.chat import default_base_ref
+from pluralign_core.import_reading import csv_safe
 
 BASE_LABEL = "base model"
 
@@ -92,7 +93,11 @@ def _summary_chart(summary: pd.DataFrame):
 
 def _download(table: pd.DataFrame, name: str, key: str) -> None:
     st.download_button(
-        "Download table (CSV)", table.to_csv(index=False).encode("utf-8"), f"{name}.csv", "text/csv", key=key
+        "Download table (CSV)",
+        csv_safe(table).to_csv(index=False).encode("utf-8"),
+        f"{name}.csv",
+        "text/csv",
+        key=key,
     )
 
 

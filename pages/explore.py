@@ -18,6 +18,7 @@ from pages._frame import active_dataset_id, get_store, simulated_notice
 from pluralign_core import analysis, headlines
 from pluralign_core.analysis.effects import CROSS_SEPARATOR, pooled_difference
 from pluralign_core.analysis.filters import AnalysisFilter
+from pluralign_core.import_reading import csv_safe
 from pluralign_core.selection import RaterSelection
 
 NONE = "(none)"
@@ -168,7 +169,11 @@ def _downloads(table: pd.DataFrame, name: str, fig: go.Figure | None = None) -> 
     """CSV of the table and, with a figure, a standalone HTML of the chart (PNG: the chart's camera icon)."""
     left, right = st.columns(2)
     left.download_button(
-        "Download table (CSV)", table.to_csv(index=False), f"{name}.csv", "text/csv", key=f"csv_{name}"
+        "Download table (CSV)",
+        csv_safe(table).to_csv(index=False),
+        f"{name}.csv",
+        "text/csv",
+        key=f"csv_{name}",
     )
     if fig is not None:
         right.download_button(

@@ -13,6 +13,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages._frame import active_dataset_id, get_store, simulated_notice
+from pluralign_core.import_reading import csv_safe
 from pluralign_core.preference_export import export_preferences
 from pluralign_core.preferences import (
     DISAGREEMENT,
@@ -219,7 +220,9 @@ def _preview(result: PreferenceResult) -> None:
     flat = result.pairs.copy()
     for column in ("prompt", "chosen", "rejected"):
         flat[column] = flat[column].map(_text)
-    st.download_button("Pairs (CSV)", flat.to_csv(index=False), "pairs.csv", "text/csv", key="pairs_csv")
+    st.download_button(
+        "Pairs (CSV)", csv_safe(flat).to_csv(index=False), "pairs.csv", "text/csv", key="pairs_csv"
+    )
 
 
 def _compare(config: PreferenceConfig, result: PreferenceResult, values: dict[str, list[str]]) -> None:
@@ -259,7 +262,9 @@ def _compare(config: PreferenceConfig, result: PreferenceResult, values: dict[st
         "direction_second": f"other: {other.config.rater_selection.label}",
     })  # fmt: skip
     st.dataframe(table, hide_index=True, key="contested")
-    st.download_button("Contested pairs (CSV)", table.to_csv(index=False), "contested.csv", "text/csv")
+    st.download_button(
+        "Contested pairs (CSV)", csv_safe(table).to_csv(index=False), "contested.csv", "text/csv"
+    )
 
 
 def _save(config: PreferenceConfig, result: PreferenceResult) -> None:

@@ -15,6 +15,7 @@ import streamlit as st
 
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core import grid, paths, tradeoffs
+from pluralign_core.import_reading import csv_safe
 
 MEASURES = {
     "reduction_rm_pct": "all-raters toxicity reward model",
@@ -33,7 +34,7 @@ def _downloads(name: str, table: pd.DataFrame, fig: go.Figure | None, key: str) 
     left, right = st.columns(2)
     left.download_button(
         "Download table (CSV)",
-        table.to_csv(index=True).encode("utf-8"),
+        csv_safe(table).to_csv(index=True).encode("utf-8"),
         f"{name}.csv",
         "text/csv",
         key=f"{key}_csv",
@@ -260,7 +261,7 @@ else:
     _downloads("sample_responses", sample.set_index("cell_id"), None, "samples")
     st.download_button(
         "Download all generations (CSV)",
-        generations.to_csv(index=False).encode("utf-8"),
+        csv_safe(generations).to_csv(index=False).encode("utf-8"),
         "generations.csv",
         "text/csv",
         key="generations_csv",

@@ -18,6 +18,7 @@ import streamlit as st
 from pages._frame import active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
 from pluralign_core.base_models import EMBEDDED_MODEL
+from pluralign_core.import_reading import csv_safe
 from pluralign_core.training.config import RunConfig
 from pluralign_core.training.jobs import JobQueue
 
@@ -246,7 +247,11 @@ def runs_panel() -> None:
         return
     st.dataframe(table.drop(columns=["error"]), hide_index=True, key="train_runs_table")
     st.download_button(
-        "Download runs (CSV)", table.to_csv(index=False), "runs.csv", "text/csv", key="train_runs_csv"
+        "Download runs (CSV)",
+        csv_safe(table).to_csv(index=False),
+        "runs.csv",
+        "text/csv",
+        key="train_runs_csv",
     )
     ids = list(table.run_id)
     selected = st.session_state.get("train_selected_run")

@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from pluralign_core import base_models
+from pluralign_core.adapters import check_adapter_folder
 
 MAX_INPUT_CHARS = 4000
 BASE_KEY = "base"
@@ -199,6 +200,7 @@ class ChatModelPool:
             if name not in base.adapters:
                 from peft import PeftModel
 
+                check_adapter_folder(spec.adapter_path)
                 if isinstance(base.model, PeftModel):
                     base.model.load_adapter(spec.adapter_path, adapter_name=name)
                 else:

@@ -35,6 +35,7 @@ import pandas as pd
 import yaml
 
 from pluralign_core import paths
+from pluralign_core.adapters import check_adapter_folder
 from pluralign_core.base_models import EMBEDDED_MODEL
 from pluralign_core.store import Store
 
@@ -199,6 +200,7 @@ def load_model(base_ref: str, adapter_path: str | None) -> tuple[Any, Any]:
     if adapter_path:
         from peft import PeftModel
 
+        check_adapter_folder(adapter_path)
         model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
     tokenizer.padding_side = "left"
     model.eval()

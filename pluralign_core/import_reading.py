@@ -12,6 +12,7 @@ whenever pluralign itself writes a CSV, so a downloaded table cannot run a formu
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -237,7 +238,43 @@ def read_table(
     return table
 
 
+_RESAVE = (
+    "Re-save it as UTF-8 (Excel: Save As → 'CSV UTF-8'; LibreOffice: character set 'Unicode (UTF-8)') and "
+    "import it again."
+)
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def _wide_or_binary(data: bytes) -> str | None:
+    """``"UTF-16"``/``"UTF-32"`` for a wide-character text, ``"binary"`` for NUL bytes, else None.
+
+    Text files never hold NUL bytes; UTF-16 text in the Latin range has one in every other byte.
+    """
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[:4096]
+    if b"\x00" not in head:
+        return None
+    even, odd = head[0::2], head[1::2]
+    zeros, text = (even, odd) if even.count(0) > odd.count(0) else (odd, even)
+    controls = sum(byte < 0x20 and byte not in b"\t\n\r" for byte in text)
+    if zeros.count(0) >= 0.3 * len(zeros) and controls <= 0.05 * len(text):
+        return "UTF-16"
+    return "binary"
+
+
 def _decode(data: bytes, problems: Problems) -> str | None:
+    wide = _wide_or_binary(data)
+    if wide is not None:
+        what = "a binary file (it holds NUL bytes)" if wide == "binary" else f"{wide} text"
+        problems.add("encoding", f"the file is not valid UTF-8: it is {what}. {_RESAVE}")
+        return None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -251,8 +288,7 @@ def _decode(data: bytes, problems: Problems) -> str | None:
         problems.add(
             "encoding",
             f"the file is not valid UTF-8 (byte {error.object[error.start]:#04x} on line {line}).{guess} "
-            "Re-save it as UTF-8 (Excel: Save As → 'CSV UTF-8'; LibreOffice: character set 'Unicode "
-            "(UTF-8)') and import it again.",
+            + _RESAVE,
             row=line,
         )
         return None

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pluralign_core.analysis import AnalysisFilter, group_means, percent_differences
+from pluralign_core.import_reading import csv_safe
 from pluralign_core.store import Store
 
 HELP = "Group means (95% CI, clustered by rater) and % differences vs a reference group for one attribute."
@@ -88,6 +89,6 @@ def run(args: argparse.Namespace) -> int:
             "p_adjusted",
         ]
         table = means.merge(diffs[keep], on=["dimension", "group"], how="left") if not diffs.empty else means
-        table.to_csv(args.csv, index=False)
+        csv_safe(table).to_csv(args.csv, index=False)
         print(f"\nWrote {len(table)} rows to {args.csv}")
     return 0

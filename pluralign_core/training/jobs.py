@@ -12,10 +12,12 @@ of its log. Training processes never open the DuckDB store (one writing process 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -38,6 +40,21 @@ from pluralign_core.training.run import (
 
 ACTIVE_STATES = ("running",)
 MAX_JOBS_ENV = "PLURALIGN_MAX_JOBS"
+
+
+_THREAD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _queue_lock(root: Path):
+    """Exclusive over every thread of this process (a lock) and every process (``flock`` on a lock file)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with _THREAD_LOCK, open(root / ".queue.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def default_max_concurrent() -> int:
@@ -133,17 +150,28 @@ class JobQueue:
         return run_id
 
     def poll(self) -> list[str]:
-        """Mark dead runs, then start queued runs while fewer than ``max_concurrent`` are running."""
-        self.refresh()
-        states = {run_id: read_status(self.root / run_id).get("state") for run_id in self.run_ids()}
-        running = sum(state in ACTIVE_STATES for state in states.values())
-        started = []
-        for run_id, state in states.items():
-            if state == "queued" and running < self.max_concurrent:
-                self._start(run_id)
-                running += 1
-                started.append(run_id)
-        return started
+        """Mark dead runs, then start queued runs while fewer than ``max_concurrent`` are running.
+
+        Several sessions (threads of one app, or several processes) poll the same runs folder; the whole
+        read-decide-start step holds :func:`_queue_lock`, so a queued run is started exactly once and the
+        concurrency limit holds across sessions.
+        """
+        with _queue_lock(self.root):
+            self.refresh()
+            statuses = {run_id: read_status(self.root / run_id) for run_id in self.run_ids()}
+            # A run that has written its final state may still be exiting (freeing its memory): busy too.
+            running = sum(
+                status.get("state") in ACTIVE_STATES
+                or (status.get("state") != "queued" and self.is_alive(status))
+                for status in statuses.values()
+            )
+            started = []
+            for run_id, status in statuses.items():
+                if status.get("state") == "queued" and running < self.max_concurrent:
+                    self._start(run_id)
+                    running += 1
+                    started.append(run_id)
+            return started
 
     def _start(self, run_id: str) -> None:
         folder = self.root / run_id

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -46,8 +47,9 @@ def write_status(run_dir: Path | str, **updates: Any) -> dict[str, Any]:
     """Merge ``updates`` into ``status.json`` atomically (write a sibling, then rename)."""
     path = Path(run_dir) / STATUS_FILE
     status = {**read_status(run_dir), **updates}
-    staging = path.with_name(f".{STATUS_FILE}.{os.getpid()}")
-    staging.write_text(json.dumps(status, indent=2, default=str), encoding="utf-8")
+    handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{STATUS_FILE}.")  # unique per writer
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(json.dumps(status, indent=2, default=str))
     os.replace(staging, path)
     return status
 

@@ -1,0 +1,53 @@
+"""Checks on a PEFT adapter folder before it is loaded onto a shared base model.
+
+Adapter folders come from training runs, but they live on disk where a crash, a full disk or a hand edit
+can break them. peft's own errors for a broken folder (safetensors' ``SafetensorError``, a JSON decode error,
+a "repo id" validation error) name neither the folder nor the file, and some are not ``ValueError``s, so a
+page cannot tell them from a bug. :func:`check_adapter_folder` turns every such problem into one
+``ValueError`` that names the folder, the file and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
+
+
+def _broken(folder: Path, file: str, problem: str) -> ValueError:
+    return ValueError(
+        f"adapter folder {folder}: {file} {problem}; train the adapter again or delete it from the registry"
+    )
+
+
+def check_adapter_folder(path: str | Path) -> Path:
+    """Return the folder when its config parses and its safetensors weights open; else raise ``ValueError``.
+
+    Only ``adapter_model.safetensors`` is accepted: pickled ``.bin`` weights are never loaded.
+    """
+    from safetensors import safe_open
+
+    folder = Path(path)
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise _broken(folder, CONFIG_FILE, "is missing")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _broken(folder, CONFIG_FILE, f"is unreadable ({error})") from error
+    if not isinstance(config, dict) or "peft_type" not in config:
+        raise _broken(folder, CONFIG_FILE, "is not a PEFT adapter config (no 'peft_type')")
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise _broken(folder, WEIGHTS_FILE, "is missing")
+    try:
+        with safe_open(str(weights_path), framework="pt") as weights:
+            if not list(weights.keys()):
+                raise _broken(folder, WEIGHTS_FILE, "holds no tensors")
+    except ValueError:
+        raise
+    except Exception as error:  # SafetensorError derives from Exception only
+        raise _broken(folder, WEIGHTS_FILE, f"is unreadable ({error})") from error
+    return folder
