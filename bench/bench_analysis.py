@@ -32,7 +32,7 @@ GENDERS = ("woman", "man", "non-binary")
 
 
 def fill(store: Store, dataset_id: str, n_raters: int, seed: int = 0) -> int:
-    """Write a synthetic dataset with ``n_raters * 25`` ratings directly with SQL (no pandas strings)."""
+    """Write ``n_raters * 25`` synthetic ratings directly with SQL, laid out as the store lays them out."""
     rng = np.random.default_rng(seed)
     dims = [d.name for d in STUDY_DIMENSIONS]
     gender = rng.choice(len(GENDERS), n_raters, p=[0.49, 0.49, 0.02]).astype(np.int8)
@@ -71,8 +71,9 @@ def fill(store: Store, dataset_id: str, n_raters: int, seed: int = 0) -> int:
             "UNION ALL SELECT ?, 'r' || rater, 'country', (['US', 'DE'])[country + 1] FROM _p",
             [dataset_id, list(GENDERS), dataset_id],
         )
-        con.execute(
-            "INSERT INTO ratings SELECT ?, 'r' || rater, 'a' || item, (?)[dim + 1], score FROM _r",
+        con.execute(  # the physical order Store.write_dataset uses
+            "INSERT INTO ratings SELECT ?, 'r' || rater, 'a' || item, (?)[dim + 1] AS dimension, score "
+            "FROM _r ORDER BY dimension, 'r' || rater",
             [dataset_id, dims],
         )
     return len(ratings)

@@ -483,9 +483,11 @@ def write_dataset(store: Store, bundle: DatasetBundle, *, replace: bool = False)
             "INSERT INTO response_levels SELECT ?, response_id, dimension, level FROM _new_response_levels",
             ds,
         )
+        # Stored clustered by dimension: analyses read one dimension at a time, and DuckDB's per-row-group
+        # min/max statistics then skip the other dimensions' rows (about 4/5 of the table).
         con.execute(
             "INSERT INTO ratings SELECT ?, CAST(rater_id AS VARCHAR), response_id, dimension, "
-            "CAST(score AS SMALLINT) FROM _new_ratings",
+            "CAST(score AS SMALLINT) FROM _new_ratings ORDER BY dimension, rater_id",
             ds,
         )
         con.execute(
