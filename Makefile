@@ -23,8 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 app: install
-	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --server.fileWatcherType none \
-		--browser.gatherUsageStats false
+	$(BIN)/pluralign app --host $(HOST) --port $(PORT)
 
 browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \

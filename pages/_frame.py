@@ -36,6 +36,17 @@ def active_dataset_info() -> DatasetInfo | None:
     return get_store().dataset_info(dataset_id) if dataset_id else None
 
 
+PENDING_DATASET = "pending_dataset"
+
+
+def switch_dataset(dataset_id: str | None) -> None:
+    """Make ``dataset_id`` the active dataset (store and sidebar) from the next run on; call ``st.rerun``."""
+    if dataset_id is not None:
+        get_store().set_active_dataset(dataset_id)
+    st.session_state["dataset_id"] = dataset_id
+    st.session_state[PENDING_DATASET] = dataset_id
+
+
 def dataset_sidebar() -> None:
     """Sidebar picker for the active dataset, shared by all pages."""
     store = get_store()
@@ -45,14 +56,18 @@ def dataset_sidebar() -> None:
             st.info("No dataset yet: import one on the Data page.")
             return
         ids = list(datasets.dataset_id)
-        current = active_dataset_id()
         names = dict(zip(datasets.dataset_id, datasets.name, strict=True))
+        # The picker's value lives in session state: a page that switches datasets (an import, a delete)
+        # sets ``PENDING_DATASET``, applied here before the widget exists, so the browser never sends back
+        # the old choice.
+        pending = st.session_state.pop(PENDING_DATASET, None)
+        if pending in ids:
+            st.session_state["dataset_picker"] = pending
+        elif st.session_state.get("dataset_picker") not in ids:
+            current = active_dataset_id()
+            st.session_state["dataset_picker"] = current if current in ids else ids[0]
         chosen = st.selectbox(
-            "Active dataset",
-            ids,
-            index=ids.index(current) if current in ids else 0,
-            format_func=lambda i: f"{names[i]} ({i})",
-            key="dataset_picker",
+            "Active dataset", ids, format_func=lambda i: f"{names[i]} ({i})", key="dataset_picker"
         )
         if chosen != st.session_state.get("dataset_id"):
             st.session_state["dataset_id"] = chosen

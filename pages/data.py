@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages._frame import active_dataset_info, get_store, simulated_notice
+from pages._frame import active_dataset_info, get_store, simulated_notice, switch_dataset
 from pluralign_core import paths
 from pluralign_core.import_reading import ImportSource, Problems, Table, read_table
 from pluralign_core.importing import (
@@ -377,18 +377,18 @@ def show_report(report: ImportReport) -> None:
             file_name=f"{report.file}-problems.csv",
             mime="text/csv",
         )
+    formulas = [p for p in report.warnings if p.kind == "formula_like_cell"]
+    if formulas:
+        columns = ", ".join(sorted({str(p.column) for p in formulas if p.column}))
+        st.warning(
+            f"Some cells start with =, +, - or @ (columns: {columns or 'several'}). A spreadsheet would run "
+            "them as formulas; pluralign keeps them as plain text and escapes them in every CSV download. "
+            "Check the notes below if that is not what you expect.",
+            icon=":material/warning:",
+        )
     if report.warnings:
         with st.expander(f"{report.warning_count} note(s)"):
             st.dataframe(report.problems_frame().query("severity == 'warning'"), hide_index=True)
-
-
-def activate(dataset_id: str | None) -> None:
-    """Point the app (and the sidebar picker) at ``dataset_id`` on the next run."""
-    store = get_store()
-    if dataset_id is not None:
-        store.set_active_dataset(dataset_id)
-    st.session_state["dataset_id"] = dataset_id
-    st.session_state.pop("dataset_picker", None)
 
 
 def importer() -> None:
@@ -432,7 +432,7 @@ def importer() -> None:
             report = import_dataset(get_store(), source, spec, replace=replace)
         st.session_state["import_report"] = report
         if report.written:
-            activate(report.dataset_id)
+            switch_dataset(report.dataset_id)
             st.rerun()
     report = st.session_state.get("import_report")
     if report is not None:
@@ -463,7 +463,7 @@ def manage() -> None:
             shutil.rmtree(folder)
         st.session_state.pop("delete_confirm", None)
         if st.session_state.get("dataset_id") == target or store.active_dataset() is None:
-            activate(store.active_dataset())
+            switch_dataset(store.active_dataset())
         st.session_state["deleted_message"] = f"Deleted dataset `{target}`."
         st.rerun()
 

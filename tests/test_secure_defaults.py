@@ -24,10 +24,13 @@ def test_the_server_listens_on_localhost_by_default():
     config = tomllib.loads((paths.REPO_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
     makefile = (paths.REPO_ROOT / "Makefile").read_text()
-    assert "HOST ?= 127.0.0.1" in makefile and "--server.address $(HOST)" in makefile
+    assert "HOST ?= 127.0.0.1" in makefile and "pluralign app --host $(HOST)" in makefile
     parser = argparse.ArgumentParser()
     app_command.add_arguments(parser)
-    assert parser.parse_args([]).host == "127.0.0.1"
+    defaults = parser.parse_args([])
+    assert defaults.host == "127.0.0.1"
+    arguments = app_command.streamlit_arguments(defaults.host, defaults.port)
+    assert arguments[arguments.index("--server.address") + 1] == "127.0.0.1"
 
 
 def _calls(tree: ast.AST):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from pluralign_core.paths import REPO_ROOT
@@ -16,17 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8501)
 
 
-def run(args: argparse.Namespace) -> int:
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
+def streamlit_arguments(host: str, port: int) -> list[str]:
+    """``streamlit run`` arguments: headless, no file watcher, no usage statistics."""
+    return [
         "run",
         str(REPO_ROOT / "app.py"),
         "--server.address",
-        args.host,
+        host,
         "--server.port",
-        str(args.port),
+        str(port),
         "--server.headless",
         "true",
         "--server.fileWatcherType",
@@ -34,5 +31,18 @@ def run(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats",
         "false",
     ]
-    os.execv(sys.executable, command)
-    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the app in this process.
+
+    ``app.py`` routes with ``st.navigation``; Streamlit would otherwise treat the ``pages/`` folder next to
+    it as a legacy multipage folder until the first run of ``app.py``, so a bookmarked ``/data`` opened
+    first on a fresh server would run that page alone, without the app's menu and dataset picker.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.web import cli as streamlit_cli
+
+    PagesManager.uses_pages_directory = False
+    sys.argv = ["streamlit", *streamlit_arguments(args.host, args.port)]
+    return int(streamlit_cli.main(standalone_mode=False) or 0)

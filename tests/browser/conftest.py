@@ -68,7 +68,7 @@ def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(app_home: Path, tiny_model_dir: Path) -> Iterator[str]:
-    """Start ``streamlit run app.py`` on a free localhost port; yields its base URL."""
+    """Start the app as ``make app`` does (``pluralign app``) on a free localhost port; yields its URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -82,19 +82,12 @@ def app_url(app_home: Path, tiny_model_dir: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "streamlit",
-            "run",
-            str(REPO_ROOT / "app.py"),
-            "--server.address",
+            "pluralign_core.cli",
+            "app",
+            "--host",
             "127.0.0.1",
-            "--server.port",
+            "--port",
             str(port),
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-            "--browser.gatherUsageStats",
-            "false",
         ],
         cwd=REPO_ROOT,
         env=env,
@@ -138,3 +131,25 @@ def browser() -> Iterator[object]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each phase's report on the test item, so a fixture can tell whether its test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(autouse=True)
+def evidence_on_failure(request: pytest.FixtureRequest, browser, screenshot_dir: Path) -> Iterator[None]:
+    """When the test fails, keep what the browser showed: ``failed-<test>.png`` and ``.html``."""
+    yield
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    from tests.browser.helpers import screenshot
+
+    name = f"failed-{request.node.name}"
+    (screenshot_dir / f"{name}.html").write_text(browser.page_source, encoding="utf-8")
+    screenshot(browser, screenshot_dir, name)
