@@ -30,13 +30,13 @@ browser-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: install browser-deps
-	$(BIN)/ruff check pluralign_core pages app.py tests bench
+	$(BIN)/ruff check pluralign_core pages app.py tests bench docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint: install
-	$(BIN)/ruff format pluralign_core pages app.py tests bench
-	$(BIN)/ruff check --fix pluralign_core pages app.py tests bench
+	$(BIN)/ruff format pluralign_core pages app.py tests bench docs
+	$(BIN)/ruff check --fix pluralign_core pages app.py tests bench docs
 
 bench: install
 	$(BIN)/python -m bench

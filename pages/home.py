@@ -52,6 +52,12 @@ PATH = [
         "Fine-tune a small model on one group's preferences with DPO or GRPO.",
     ),
     (
+        "pages/evaluate.py",
+        "Evaluate",
+        ":material/fact_check:",
+        "Answer held-out prompts with a tuned model and see how each group would rate the answers.",
+    ),
+    (
         "pages/tradeoffs.py",
         "Trade-offs",
         ":material/balance:",
