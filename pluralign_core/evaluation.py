@@ -21,14 +21,13 @@ classifier probabilities are compared as they are.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +36,7 @@ import yaml
 from pluralign_core import paths
 from pluralign_core.adapters import check_adapter_folder
 from pluralign_core.base_models import EMBEDDED_MODEL
+from pluralign_core.config_io import YamlConfig
 from pluralign_core.store import Store
 
 ProgressCallback = Callable[[float, str], None]
@@ -64,8 +64,10 @@ SUMMARY_COLUMNS = [
 
 
 @dataclass
-class EvaluationConfig:
+class EvaluationConfig(YamlConfig):
     """What to evaluate and how; saved as ``config.yaml`` with the results."""
+
+    CONFIG_KIND: ClassVar[str] = "evaluation config"
 
     dataset_id: str = field(metadata={"help": "dataset whose held-out prompts are answered"})
     model_id: str = field(
@@ -118,20 +120,6 @@ class EvaluationConfig:
             raise ValueError(f"confidence must lie strictly between 0 and 1, got {self.confidence}")
         if not self.greedy and not (0 < self.temperature <= 5 and 0 < self.top_p <= 1):
             raise ValueError("sampling needs 0 < temperature <= 5 and 0 < top_p <= 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvaluationConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown evaluation config keys {unknown}; known keys: {sorted(known)}")
-        return cls(**data)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
 @dataclass

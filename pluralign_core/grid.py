@@ -33,12 +33,13 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from pluralign_core import paths
 from pluralign_core.base_models import EMBEDDED_MODEL
+from pluralign_core.config_io import YamlConfig
 from pluralign_core.evaluation import EvaluationConfig
 from pluralign_core.selection import RaterSelection
 from pluralign_core.store import Store
@@ -64,8 +65,10 @@ GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 @dataclass
-class GridConfig:
+class GridConfig(YamlConfig):
     """Which cells to plan and how big each run is; saved as ``config.yaml`` in the grid folder."""
+
+    CONFIG_KIND: ClassVar[str] = "grid config"
 
     preset: str = field(
         default="demo", metadata={"help": "demo (2 CPU cores, < 30 min), full (GPU) or custom"}
@@ -147,20 +150,6 @@ class GridConfig:
             raise ValueError("eval_max_prompts must be 0 (all) or positive")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be positive")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GridConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown grid config keys {unknown}; known keys: {sorted(known)}")
-        return cls(**data)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
 def preset(name: str, **overrides: Any) -> GridConfig:

@@ -15,14 +15,15 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import yaml
 
 from pluralign_core import paths
+from pluralign_core.config_io import YamlConfig
 from pluralign_core.import_reading import (
     ImportLimits,
     Problems,
@@ -190,8 +191,10 @@ class DemographicSpec:
 
 
 @dataclass
-class ImportSpec:
+class ImportSpec(YamlConfig):
     """How the columns of a ratings file map onto pluralign's dataset (saved as YAML with the dataset)."""
+
+    CONFIG_KIND: ClassVar[str] = "import spec"
 
     dataset_id: str = field(metadata={"help": "id of the new dataset (letters, digits, '.', '_', '-')"})
     name: str = field(default="", metadata={"help": "display name"})
@@ -282,20 +285,6 @@ class ImportSpec:
                 mapping.update({normalize_label(s): self.scale_min + offset for s in synonyms})
         mapping.update(self.label_map)
         return mapping
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ImportSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown import spec field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**data)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     @classmethod
     def from_yaml(cls, text_or_path: str | Path) -> ImportSpec:

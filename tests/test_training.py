@@ -142,7 +142,7 @@ def test_run_config_round_trips_and_rejects_bad_values(tmp_path):
             per_device_train_batch_size=3,
             num_generations=2,
         )
-    with pytest.raises(ValueError, match="unknown run config keys"):
+    with pytest.raises(ValueError, match="unknown run config field"):
         RunConfig.from_dict({"preference_set": "/p", "bogus": 1})
 
 

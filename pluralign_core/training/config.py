@@ -7,14 +7,14 @@ is always the full recipe of what was trained.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import yaml
 
 from pluralign_core.base_models import EMBEDDED_MODEL
+from pluralign_core.config_io import YamlConfig
 
 ALGORITHMS = ("dpo", "grpo")
 WEIGHTED_LOSS_MODES = ("auto", "on", "off")
@@ -22,7 +22,11 @@ DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
 @dataclass
-class RunConfig:
+class RunConfig(YamlConfig):
+    """One training run: base model, data, LoRA and optimizer settings; saved as ``config.yaml``."""
+
+    CONFIG_KIND: ClassVar[str] = "run config"
+
     algorithm: str = field(
         default="dpo",
         metadata={
@@ -209,23 +213,6 @@ class RunConfig:
     def label(self) -> str:
         data = self.preference_set if self.algorithm == "dpo" else self.prompt_set
         return self.name or f"{self.algorithm}-{Path(data).name}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown run config keys {unknown}; known keys: {sorted(known)}")
-        return cls(**data)
-
-    def to_yaml(self, path: Path | str | None = None) -> str:
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
 
     @classmethod
     def from_yaml(cls, source: Path | str) -> RunConfig:
