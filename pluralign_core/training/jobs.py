@@ -48,8 +48,9 @@ _THREAD_LOCK = threading.Lock()
 @contextlib.contextmanager
 def _queue_lock(root: Path):
     """Exclusive over every thread of this process (a lock) and every process (``flock`` on a lock file)."""
-    root.mkdir(parents=True, exist_ok=True)
-    with _THREAD_LOCK, open(root / ".queue.lock", "a") as handle:
+    lock_file = root.with_name(f"{root.name}.lock")  # beside the runs folder, not a run inside it
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with _THREAD_LOCK, open(lock_file, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
