@@ -64,15 +64,19 @@ def rating_chart(table: pd.DataFrame):
     )
     fig = px.bar(
         shown,
-        x="dimension",
-        y="predicted",
+        x="predicted",
+        y="dimension",
         color="group",
         barmode="group",
-        range_y=[table.scale_min.min(), table.scale_max.max()],
-        labels={"predicted": "predicted rating", "dimension": "", "group": "group"},
+        orientation="h",
+        range_x=[table.scale_min.min(), table.scale_max.max()],
+        labels={"predicted": "predicted rating", "dimension": "", "group": ""},
     )
     fig.update_layout(
-        height=240, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"orientation": "h", "y": -0.35}
+        height=300,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        yaxis={"autorange": "reversed"},
     )
     return fig
 
