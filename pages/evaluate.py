@@ -71,7 +71,7 @@ def _launch_form(store, dataset_id: str) -> None:
 
 def _summary_chart(summary: pd.DataFrame):
     pooled = summary[
-        (summary.language == evaluation.ALL_LANGUAGES) & (summary.scorer != "toxicity_classifier")
+        (summary.language == evaluation.ALL_LANGUAGES) & (summary.scorer != evaluation.CLASSIFIER_SCORER)
     ]
     if pooled.empty:
         return None
@@ -101,12 +101,13 @@ def _download(table: pd.DataFrame, name: str, key: str) -> None:
     )
 
 
-def _show(store, rows: pd.DataFrame) -> None:
+def _show(rows: pd.DataFrame) -> None:
     labels = {row.artifact_id: f"{row.name} · {row.artifact_id}" for row in rows.itertuples()}
     if st.session_state.get("eval_pick") not in labels:
         st.session_state.pop("eval_pick", None)  # deleted meanwhile: fall back to the newest
     evaluation_id = st.selectbox("Evaluation", list(labels), format_func=labels.get, key="eval_pick")
-    path = str(rows.set_index("artifact_id").loc[evaluation_id, "path"])
+    folders = dict(zip(rows.artifact_id, rows.path.astype(str), strict=True))
+    path = folders[evaluation_id]
     try:
         result = _load(path)
     except (OSError, ValueError, KeyError) as error:
@@ -132,7 +133,7 @@ def _show(store, rows: pd.DataFrame) -> None:
         base_id = st.selectbox(
             "Base-model evaluation", list(bases.artifact_id), key="eval_base_pick", format_func=labels.get
         )
-        base = _load(str(bases.set_index("artifact_id").loc[base_id, "path"]))
+        base = _load(folders[base_id])
         change = evaluation.relative_change(result, base)
         change = change[change.language == evaluation.ALL_LANGUAGES]
         st.caption("improvement_pct is positive when the model is better (for toxicity: the reduction in %).")
@@ -168,4 +169,4 @@ stored = evaluation.evaluations(store, dataset_id)
 if stored.empty:
     st.info("No evaluations of this dataset yet. Evaluate the base model first: it is the reference.")
     st.stop()
-_show(store, stored)
+_show(stored)

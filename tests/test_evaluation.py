@@ -10,6 +10,7 @@ import pytest
 
 from pluralign_core.evaluation import (
     CLASSIFIER_SCORER,
+    SUMMARY_COLUMNS,
     EvaluationConfig,
     bootstrap_ci,
     evaluate_model,
@@ -114,19 +115,7 @@ def test_relative_change_by_hand():
         ]
         return pd.DataFrame(
             rows,
-            columns=[
-                "scorer",
-                "group",
-                "dimension",
-                "language",
-                "higher_is_better",
-                "scale_min",
-                "scale_max",
-                "mean",
-                "ci_low",
-                "ci_high",
-                "n",
-            ],
+            columns=SUMMARY_COLUMNS,
         )
 
     change = relative_change(summary(2.0, 4.0, 0.1), summary(3.0, 3.0, 0.2)).set_index(

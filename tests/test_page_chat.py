@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -17,8 +18,12 @@ from tests.test_rewards import planted_bundle
 
 
 @pytest.fixture(autouse=True)
-def _page_settings(bare_app, monkeypatch: pytest.MonkeyPatch) -> None:
+def _page_settings(bare_app) -> Iterator[None]:
+    """One torch thread while the page generates (restored afterwards for the tests that follow)."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -16,8 +18,12 @@ from tests.test_chat import make_adapter
 
 
 @pytest.fixture(autouse=True)
-def _page_settings(bare_app, monkeypatch: pytest.MonkeyPatch) -> None:
+def _page_settings(bare_app) -> Iterator[None]:
+    """One torch thread while the page generates (restored afterwards for the tests that follow)."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture
