@@ -11,6 +11,10 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
+MAIN = "#stMain"
+"""The main content area. Its ``data-testid`` is ``stMain`` on most pages but
+``stAppScrollToBottomContainer`` once a page shows a chat input, so select it by its id."""
+
 
 def wait_until_idle(driver: WebDriver, timeout: float = 90, settle: float = 1.0) -> None:
     """Wait until Streamlit reports that the script is not running, steadily for ``settle`` seconds.
@@ -51,14 +55,14 @@ def wait_for(driver: WebDriver, css: str, timeout: float = 120) -> None:
 def open_page(driver: WebDriver, url: str, timeout: float = 180) -> None:
     """Load a page and wait until its script has drawn a title and stopped running."""
     driver.get(url)
-    wait_for(driver, '[data-testid="stMain"] h1', timeout=timeout)
+    wait_for(driver, f"{MAIN} h1", timeout=timeout)
     wait_until_idle(driver, timeout=timeout)
 
 
 def screenshot(driver: WebDriver, folder: Path, name: str) -> Path:
     """Full-page screenshot: the window is stretched to the document height first."""
     height = driver.execute_script(
-        "const m = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
+        f"const m = document.querySelector('{MAIN}') || document.body;"
         "return Math.max(m.scrollHeight, document.body.scrollHeight);"
     )
     driver.set_window_size(1400, min(max(int(height) + 100, 1000), 6000))

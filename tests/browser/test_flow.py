@@ -24,6 +24,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from pluralign_core.paths import REPO_ROOT
 from tests.browser.helpers import (
+    MAIN,
     alerts,
     choose,
     click,
@@ -176,7 +177,7 @@ def test_01_import_a_csv_through_the_wizard(
     success = import_through_wizard(browser, upload_file, DATASET_NAME, screenshot_dir / "flow-01-check")
     assert "40 raters" in success and "600 ratings" in success, success
     open_tab(browser, "Active dataset")
-    assert text_of(browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"] h3')) == DATASET_NAME
+    assert text_of(browser.find_element(By.CSS_SELECTOR, f"{MAIN} h3")) == DATASET_NAME
     assert metric(browser, "Raters") == "40" and metric(browser, "Dimensions") == "5"
     picker = find_widget(
         browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]'), "stSelectbox", "Active dataset"
@@ -193,7 +194,7 @@ def test_02_explore_shows_group_means(browser: WebDriver, app_url: str, screensh
     needs("dataset")
     visit(browser, app_url, "explore")
     use_dataset(browser, DATASET_LABEL)
-    main = browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]')
+    main = browser.find_element(By.CSS_SELECTOR, MAIN)
     assert f"Dataset: {DATASET_NAME} ({DATASET_ID})" in text_of(main)
     choose(browser, find_widget(browser, "stSelectbox", "Attribute"), "Political leaning")
     expected = set(pd.read_csv(EXAMPLE).political_leaning.dropna())
@@ -286,7 +287,7 @@ def test_04_train_a_tiny_dpo_run(
 def test_05_evaluate_the_adapter(browser: WebDriver, app_url: str, screenshot_dir: Path) -> None:
     needs("adapter")
     visit(browser, app_url, "evaluate")
-    assert text_of(browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"] h1')) == "Evaluate"
+    assert text_of(browser.find_element(By.CSS_SELECTOR, f"{MAIN} h1")) == "Evaluate"
     use_dataset(browser, DATASET_LABEL)
     model = find_widget(browser, "stSelectbox", "Model")
     options = listed_options(browser, model)
@@ -306,11 +307,11 @@ def test_05_evaluate_the_adapter(browser: WebDriver, app_url: str, screenshot_di
     )
 
     def results_heading() -> bool:
-        headings = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stHeading"]')
+        headings = browser.find_elements(By.CSS_SELECTOR, f'{MAIN} [data-testid="stHeading"]')
         return any(text_of(h) == "Results" for h in headings)
 
     wait_until(browser, results_heading, 60, "the results")
-    main = text_of(browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]'))
+    main = text_of(browser.find_element(By.CSS_SELECTOR, MAIN))
     assert RUN_NAME in main, "the results are those of the adapter"
     assert alert_containing(browser, "info", "Evaluate the base model too"), (
         "no base evaluation yet, and it says so"
@@ -364,10 +365,10 @@ def test_07_sidebar_follows_an_import(
     open_tab(browser, "Active dataset")
     wait_until_idle(browser)
     screenshot(browser, screenshot_dir, "flow-07-after-import")
-    shown = text_of(browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"] h3'))
+    shown = text_of(browser.find_element(By.CSS_SELECTOR, f"{MAIN} h3"))
     assert shown == "Second survey"
     choose(browser, find_widget(browser, "stSelectbox", "Attribute"), "Education")
-    after_click = text_of(browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"] h3'))
+    after_click = text_of(browser.find_element(By.CSS_SELECTOR, f"{MAIN} h3"))
     assert (sidebar_dataset(browser), after_click) == ("Second survey (flow-second)", "Second survey"), (
         f"before the import the sidebar said {before!r}"
     )
@@ -417,7 +418,7 @@ def test_malformed_upload_is_explained_and_changes_nothing(
         browser, lambda: alert_containing(browser, "error", message), 60, f"the error about {path.name}"
     )
     if details:
-        problems = table_cells(browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]'))
+        problems = table_cells(browser.find_element(By.CSS_SELECTOR, MAIN))
         assert any(all(word in cell for word in details) for row in problems for cell in row), problems
     with pytest.raises(LookupError):
         find_button(browser, "Import")  # nothing to import from a file that cannot be imported
