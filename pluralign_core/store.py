@@ -6,8 +6,8 @@ Design rules:
 * Demographics are *long*: ``rater_attributes(rater_id, attribute, value)`` holds the built-in
   attributes and whatever an imported dataset brings, and a multi-select attribute (race) simply has
   several rows per rater. Analysis code therefore treats every attribute the same way.
-* Writes are short and atomic. DuckDB allows one writing process per file, so connections are opened
-  per operation (:meth:`Store.connect`) and closed straight after; a training subprocess never opens
+* Writes are short and atomic. DuckDB allows one writing process per file, so the file is attached
+  per operation (:meth:`Store.connect`) and detached straight after; a training subprocess never opens
   the database for writing — it writes into its run folder and the app registers the result.
 * :func:`write_dataset` is the only way rows get in (import and simulation both use it); it runs in a
   single transaction and checks referential integrity, so a failed write leaves the store exactly as
@@ -17,7 +17,6 @@ Design rules:
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ import pandas as pd
 
 from pluralign_core import paths
 from pluralign_core.schema import Attribute, DatasetInfo, Dimension, Scale
+from pluralign_core.store_host import HOST, StoreBusyError  # noqa: F401 (re-exported)
 
 SCHEMA_VERSION = 1
 
@@ -94,10 +94,6 @@ class DatasetError(ValueError):
     """A dataset could not be written because its rows are inconsistent; the message says where."""
 
 
-class StoreBusyError(RuntimeError):
-    """Another process holds the database file for writing for longer than we are willing to wait."""
-
-
 @dataclass
 class DatasetBundle:
     """Everything that makes one dataset, as DataFrames, ready for :func:`write_dataset`.
@@ -143,25 +139,13 @@ class Store:
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open a connection for one operation, waiting while another process holds the file."""
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
-                break
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                    if "lock" in str(error).lower():
-                        raise StoreBusyError(
-                            f"The database {self.path} is in use by another process. Close the other "
-                            "pluralign process (or point PLURALIGN_DB elsewhere) and try again."
-                        ) from error
-                    raise
-                time.sleep(0.05)
-        try:
+        """A connection for one operation, waiting while another process holds the file.
+
+        The file is attached to this process's DuckDB instance only while the block runs (see
+        :mod:`pluralign_core.store_host`), so other processes can use it between operations.
+        """
+        with HOST.attached(self.path, read_only=read_only, busy_timeout=self.busy_timeout) as con:
             yield con
-        finally:
-            con.close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
