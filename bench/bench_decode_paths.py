@@ -1,0 +1,154 @@
+"""Where chat decoding time goes on this CPU: SmolLM2-135M greedy decoding under several weight formats.
+
+The chat target (issue 7) is 15 tokens per second per stream. This benchmark measures, in one process
+and against the fp32 base model measured in the same run:
+
+* ``linear layers only``: one token through every ``nn.Linear`` (lm_head included) and nothing else —
+  the floor that fp32 weights impose, since decoding one token reads every weight once;
+* fp32 base; fp32 base + a LoRA adapter (peft, unmerged, as the chat pool serves adapters); the same
+  adapter merged into the weights;
+* int8 dynamic quantization (``torch.ao``) of the linear layers: base alone, and with an unmerged
+  LoRA adapter on attention only (the training default) and on every projection.
+
+Each figure is tokens per second of ``generate`` with 64 new tokens (greedy, ``min_new_tokens`` so that
+every path decodes the same number), best of ``--repeats``. Nothing here changes what the chat page
+serves; it records why the 15 tokens/s target is not met and what would meet it. Run:
+``python -m bench.bench_decode_paths``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench.results import Figure, emit
+
+PROMPT = "Why do people disagree so strongly about politics? Answer in a few sentences."
+NEW_TOKENS = 64
+ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+EVERY_PROJECTION = [*ATTENTION, "gate_proj", "up_proj", "down_proj"]
+
+
+def tokens_per_second(model, inputs, pad_token_id: int, repeats: int) -> float:
+    import torch
+
+    best = 0.0
+    with torch.inference_mode():
+        model.generate(**inputs, max_new_tokens=4, do_sample=False, pad_token_id=pad_token_id)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            model.generate(
+                **inputs,
+                max_new_tokens=NEW_TOKENS,
+                min_new_tokens=NEW_TOKENS,
+                do_sample=False,
+                pad_token_id=pad_token_id,
+            )
+            best = max(best, NEW_TOKENS / (time.perf_counter() - started))
+    return best
+
+
+def linear_floor(model, repeats: int) -> float:
+    """Tokens per second if a decoding step cost nothing but its linear layers (fp32)."""
+    import torch
+
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    inputs = [torch.randn(1, 1, layer.in_features) for layer in layers]
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            started = time.perf_counter()
+            for layer, x in zip(layers, inputs, strict=True):
+                layer(x)
+            best = min(best, time.perf_counter() - started)
+    return 1 / best
+
+
+def with_lora(model, targets: list[str]):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    adapted = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=targets))
+    with torch.no_grad():
+        for name, parameter in adapted.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.01)
+    return adapted.eval()
+
+
+def int8(model):
+    """Dynamic int8 quantization of every linear layer except LoRA's own small ones."""
+    import torch
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+    names = {
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and "lora_" not in name
+    }
+    return quantize_dynamic(model, {name: default_dynamic_qconfig for name in names}, dtype=torch.qint8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", help="model folder (default: the embedded SmolLM2, de-quantized once)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pluralign_core.base_models import EMBEDDED_MODEL, resolve_model
+
+    torch.set_num_threads(args.threads)
+    folder = args.model or resolve_model(EMBEDDED_MODEL)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": PROMPT}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    pad = tokenizer.eos_token_id
+
+    def fresh():
+        return AutoModelForCausalLM.from_pretrained(folder).eval()
+
+    base = fresh()
+    fp32 = tokens_per_second(base, inputs, pad, args.repeats)
+    paths: dict[str, float] = {"fp32 linear layers only (floor)": linear_floor(base, args.repeats)}
+    adapted = with_lora(base, EVERY_PROJECTION)
+    paths["fp32 + LoRA on every projection, unmerged"] = tokens_per_second(adapted, inputs, pad, args.repeats)
+    adapted.merge_adapter()
+    paths["fp32 + LoRA on every projection, merged"] = tokens_per_second(adapted, inputs, pad, args.repeats)
+    paths["int8 base"] = tokens_per_second(int8(fresh()), inputs, pad, args.repeats)
+    for label, targets in (("attention", ATTENTION), ("every projection", EVERY_PROJECTION)):
+        quantized = int8(with_lora(fresh(), targets))
+        paths[f"int8 + LoRA on {label}, unmerged"] = tokens_per_second(quantized, inputs, pad, args.repeats)
+
+    print(
+        f"SmolLM2-135M-Instruct, CPU, {args.threads} threads, {NEW_TOKENS} greedy tokens, "
+        f"best of {args.repeats}"
+    )
+    print(f"  {'fp32 base':<48} {fp32:6.1f} tok/s")
+    for label, rate in paths.items():
+        print(f"  {label:<48} {rate:6.1f} tok/s  ({rate / fp32:.2f}x fp32 base)")
+    for label, rate in [("fp32 base", fp32), *paths.items()]:
+        emit(
+            Figure(
+                "decode_paths",
+                label,
+                rate,
+                "tok/s",
+                baseline_name="" if label == "fp32 base" else "fp32 base",
+                baseline_value=None if label == "fp32 base" else fp32,
+                target=">= 15 (chat target)",
+                met=rate >= 15,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
