@@ -7,13 +7,17 @@ and against the fp32 base model measured in the same run:
   the floor that fp32 weights impose, since decoding one token reads every weight once;
 * fp32 base; fp32 base + a LoRA adapter (peft, unmerged, as the chat pool serves adapters); the same
   adapter merged into the weights;
-* int8 dynamic quantization (``torch.ao``) of the linear layers: base alone, and with an unmerged
-  LoRA adapter on attention only (the training default) and on every projection.
+* int8 dynamic quantization (``torch.ao``, weights and activations) of the linear layers: base alone,
+  and with an unmerged LoRA adapter on attention only (the training default) and on every projection;
+* int8 weight-only quantization (``aten._weight_int8pack_mm``, activations stay fp32);
+* with ``--compile``: the fp32 base under ``torch.compile`` with a static cache (minutes of compiling).
 
-Each figure is tokens per second of ``generate`` with 64 new tokens (greedy, ``min_new_tokens`` so that
-every path decodes the same number), best of ``--repeats``. Nothing here changes what the chat page
-serves; it records why the 15 tokens/s target is not met and what would meet it. Run:
-``python -m bench.bench_decode_paths``.
+Each speed is tokens per second of ``generate`` with 64 new tokens (greedy, ``min_new_tokens`` so that
+every path decodes the same number), best of ``--repeats``. For the quantized bases, fidelity to the fp32
+model is measured too: on the fp32 model's own greedy reply, the share of positions where the quantized
+model's top token agrees, and the mean KL divergence (nats per token) of its next-token distribution from
+fp32's. Nothing here changes what the chat page serves; it records why the 15 tokens/s target is not met.
+Run: ``python -m bench.bench_decode_paths [--compile]``.
 """
 
 from __future__ import annotations
@@ -90,11 +94,84 @@ def int8(model):
     return quantize_dynamic(model, {name: default_dynamic_qconfig for name in names}, dtype=torch.qint8)
 
 
+class WeightOnlyInt8Linear:
+    """Per-channel int8 weights, fp32 activations: ``aten._weight_int8pack_mm`` (the CPU kernel gpt-fast
+    uses). Built lazily as an ``nn.Module`` subclass so that importing this file needs no torch."""
+
+    @staticmethod
+    def convert(model):
+        import torch
+
+        class Linear8(torch.nn.Module):
+            def __init__(self, linear: torch.nn.Linear) -> None:
+                super().__init__()
+                weight = linear.weight.detach().float()
+                scale = (weight.abs().amax(dim=1) / 127).clamp(min=1e-12)
+                quantized = torch.round(weight / scale[:, None]).clamp(-128, 127).to(torch.int8)
+                self.register_buffer("weight_int8", quantized.contiguous())
+                self.register_buffer("scale", scale.contiguous())
+                self.bias = linear.bias
+                self.out_features = linear.out_features
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                flat = x.reshape(-1, x.shape[-1]).contiguous()
+                y = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scale)
+                y = y.reshape(*x.shape[:-1], self.out_features)
+                return y if self.bias is None else y + self.bias
+
+        for module in list(model.modules()):
+            for name, child in list(module.named_children()):
+                if isinstance(child, torch.nn.Linear):
+                    setattr(module, name, Linear8(child))
+        return model
+
+
+def fidelity(reference, candidate, inputs, pad_token_id: int) -> tuple[float, float]:
+    """Top-token agreement and mean KL(fp32 || candidate) over the fp32 model's greedy reply."""
+    import torch
+
+    with torch.inference_mode():
+        reply = reference.generate(
+            **inputs, max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=pad_token_id
+        )
+        start = inputs["input_ids"].shape[1] - 1
+        expected = reference(reply).logits[0, start:-1].log_softmax(-1)
+        observed = candidate(reply).logits[0, start:-1].log_softmax(-1)
+    agreement = (expected.argmax(-1) == observed.argmax(-1)).float().mean().item()
+    kl = torch.nn.functional.kl_div(observed, expected, log_target=True, reduction="batchmean").item()
+    return agreement, kl
+
+
+def compiled_rate(fresh, inputs, pad_token_id: int, repeats: int) -> tuple[float, float]:
+    """fp32 base under torch.compile with a static cache: (tokens/s, seconds spent before the first
+    timed run, compiling included)."""
+    import torch
+    from transformers import CompileConfig
+
+    model = fresh()
+    config = CompileConfig(fullgraph=True, dynamic=False)
+    config._compile_all_devices = True  # transformers compiles automatically only on accelerators
+    model.generation_config.compile_config = config
+    options = {"do_sample": False, "pad_token_id": pad_token_id, "cache_implementation": "static"}
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for new_tokens in (4, NEW_TOKENS):  # both prefill and decode shapes compile here
+            model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **options)
+        warm_s = time.perf_counter() - started
+        best = 0.0
+        for _ in range(repeats):
+            started = time.perf_counter()
+            model.generate(**inputs, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, **options)
+            best = max(best, NEW_TOKENS / (time.perf_counter() - started))
+    return best, warm_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", help="model folder (default: the embedded SmolLM2, de-quantized once)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to build)")
     args = parser.parse_args()
 
     import torch
@@ -123,10 +200,21 @@ def main() -> None:
     paths["fp32 + LoRA on every projection, unmerged"] = tokens_per_second(adapted, inputs, pad, args.repeats)
     adapted.merge_adapter()
     paths["fp32 + LoRA on every projection, merged"] = tokens_per_second(adapted, inputs, pad, args.repeats)
-    paths["int8 base"] = tokens_per_second(int8(fresh()), inputs, pad, args.repeats)
+    reference = fresh()
+    quality: dict[str, tuple[float, float]] = {}
+    for label, quantized in (
+        ("int8 base", int8(fresh())),
+        ("int8 weight-only base", WeightOnlyInt8Linear.convert(fresh())),
+    ):
+        paths[label] = tokens_per_second(quantized, inputs, pad, args.repeats)
+        quality[label] = fidelity(reference, quantized, inputs, pad)
     for label, targets in (("attention", ATTENTION), ("every projection", EVERY_PROJECTION)):
         quantized = int8(with_lora(fresh(), targets))
         paths[f"int8 + LoRA on {label}, unmerged"] = tokens_per_second(quantized, inputs, pad, args.repeats)
+
+    if args.compile:
+        rate, warm_s = compiled_rate(fresh, inputs, pad, args.repeats)
+        paths[f"fp32 base, torch.compile + static cache ({warm_s:.0f} s to compile)"] = rate
 
     print(
         f"SmolLM2-135M-Instruct, CPU, {args.threads} threads, {NEW_TOKENS} greedy tokens, "
@@ -134,7 +222,12 @@ def main() -> None:
     )
     print(f"  {'fp32 base':<48} {fp32:6.1f} tok/s")
     for label, rate in paths.items():
-        print(f"  {label:<48} {rate:6.1f} tok/s  ({rate / fp32:.2f}x fp32 base)")
+        agreement = (
+            f"; top token agrees with fp32 {quality[label][0]:.0%}, KL {quality[label][1]:.3f} nats/token"
+            if label in quality
+            else ""
+        )
+        print(f"  {label:<48} {rate:6.1f} tok/s  ({rate / fp32:.2f}x fp32 base{agreement})")
     for label, rate in [("fp32 base", fp32), *paths.items()]:
         emit(
             Figure(
