@@ -229,6 +229,7 @@ def main() -> None:
         )
         print(f"  {label:<48} {rate:6.1f} tok/s  ({rate / fp32:.2f}x fp32 base{agreement})")
     for label, rate in [("fp32 base", fp32), *paths.items()]:
+        is_path = "floor" not in label  # the floor is a bound, not a way to serve the model
         emit(
             Figure(
                 "decode_paths",
@@ -237,8 +238,8 @@ def main() -> None:
                 "tok/s",
                 baseline_name="" if label == "fp32 base" else "fp32 base",
                 baseline_value=None if label == "fp32 base" else fp32,
-                target=">= 15 (chat target)",
-                met=rate >= 15,
+                target=">= 15 (chat target)" if is_path else "",
+                met=rate >= 15 if is_path else None,
             )
         )
 
