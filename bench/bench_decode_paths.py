@@ -230,10 +230,13 @@ def main() -> None:
         print(f"  {label:<48} {rate:6.1f} tok/s  ({rate / fp32:.2f}x fp32 base{agreement})")
     for label, rate in [("fp32 base", fp32), *paths.items()]:
         is_path = "floor" not in label  # the floor is a bound, not a way to serve the model
+        shown = label
+        if label in quality:
+            shown += f" (top token agrees with fp32 {quality[label][0]:.0%}, KL {quality[label][1]:.2f})"
         emit(
             Figure(
                 "decode_paths",
-                label,
+                shown,
                 rate,
                 "tok/s",
                 baseline_name="" if label == "fp32 base" else "fp32 base",
