@@ -21,20 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from pluralign_core import paths
+from pluralign_core.store import DATASET_TABLES
 
 TRAINING_MODULE = "pluralign_core.training.run"
-TABLES = (
-    "datasets",
-    "dimensions",
-    "attributes",
-    "raters",
-    "rater_attributes",
-    "prompts",
-    "responses",
-    "response_levels",
-    "ratings",
-    "artifacts",
-)
+TABLES = (*DATASET_TABLES, "artifacts")
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, every: float = 0.2, what: str = "") -> Any:

@@ -22,22 +22,12 @@ from pluralign_core.importing import (
     infer_spec,
     spec_path,
 )
-from pluralign_core.store import Store
+from pluralign_core.store import DATASET_TABLES, Store
 from tests.factories import tiny_bundle
 
 EXAMPLES = paths.DATA_DIR / "examples"
 WIDE_EXAMPLE = EXAMPLES / "wide_ratings_en.csv"
 LONG_EXAMPLE = EXAMPLES / "long_ratings_de.jsonl"
-TABLES = [
-    "datasets",
-    "dimensions",
-    "attributes",
-    "raters",
-    "rater_attributes",
-    "prompts",
-    "responses",
-    "ratings",
-]
 
 HEADER = "rater,item,prompt,response,gender,toxicity,helpfulness"
 GOOD_ROWS = [
@@ -67,7 +57,7 @@ def _spec(**changes) -> ImportSpec:
 
 
 def _snapshot(store: Store) -> tuple[dict[str, int], list[str]]:
-    counts = {t: int(store.query(f"SELECT count(*) FROM {t}").iloc[0, 0]) for t in TABLES}
+    counts = {t: int(store.query(f"SELECT count(*) FROM {t}").iloc[0, 0]) for t in DATASET_TABLES}
     return counts, sorted(store.datasets().dataset_id)
 
 

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
+from tests.fault_helpers import wait_for
 from tests.training_data import make_preference_set, tiny_run_config
 
 SLOW = {"PLURALIGN_STEP_DELAY": "0.5", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-
-
-def _wait(predicate, timeout: float = 120.0, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
 
 
 def _queue(tmp_path: Path, max_concurrent: int = 1):
@@ -40,7 +30,7 @@ def test_queue_limit_cancel_and_registration(tiny_model_dir, tmp_path, store):
     table = queue.runs().set_index("run_id")
     assert table.loc[slow, "state"] == "running" and table.loc[quick, "state"] == "queued"
 
-    _wait(lambda: queue.progress(slow).get("step", 0) >= 1)
+    wait_for(lambda: queue.progress(slow).get("step", 0) >= 1)
     status = queue.cancel(slow)
     assert status["state"] == "cancelled"
     assert queue.poll() == [quick]
@@ -49,7 +39,7 @@ def test_queue_limit_cancel_and_registration(tiny_model_dir, tmp_path, store):
         queue.poll()
         return queue.status(quick)["state"] in ("completed", "failed", "interrupted")
 
-    _wait(finished)
+    wait_for(finished)
     assert queue.status(quick)["state"] == "completed", queue.log_tail(quick)
     assert set(queue.register_finished(store)) == {slow, quick}
     adapters = store.artifacts("adapter")
@@ -72,10 +62,10 @@ def test_killed_run_is_reported_interrupted_and_resumes(tiny_model_dir, tmp_path
     )
     queue.poll()
     folder = queue.run_dir(run_id)
-    _wait(lambda: last_checkpoint(folder))
+    wait_for(lambda: last_checkpoint(folder))
     pid = queue.status(run_id)["pid"]
     os.killpg(pid, signal.SIGKILL)
-    _wait(lambda: not queue.is_alive(queue.status(run_id)))
+    wait_for(lambda: not queue.is_alive(queue.status(run_id)))
 
     # A fresh queue (as after an app restart) finds the dead process from the run folder alone.
     restarted = JobQueue(tmp_path / "runs", max_concurrent=1, env=SLOW)
@@ -93,7 +83,7 @@ def test_killed_run_is_reported_interrupted_and_resumes(tiny_model_dir, tmp_path
         restarted.poll()
         return restarted.status(run_id)["state"] != "running"
 
-    _wait(done)
+    wait_for(done)
     assert restarted.status(run_id)["state"] == "completed", restarted.log_tail(run_id)
     starts = [e for e in _events(folder) if e["event"] == "start"]
     assert len(starts) == 2 and starts[1]["step"] >= 2 and starts[1]["step"] <= step_at_kill
