@@ -65,7 +65,14 @@ def test_train_page_queues_a_run_and_shows_progress(store, tiny_model_dir, tmp_p
     assert any(t.startswith("completed · step 4/4") for t in seen_steps), seen_steps
     assert [m.value for m in at.metric if m.label == "loss"] != ["–"]
     assert len(at.get("plotly_chart")) == 1
-    adapters = store.artifacts("adapter")
+    # The panel registers finished runs before it reads their status, so the poll that first shows
+    # "completed" may come just before the one that registers the adapter.
+    for _ in range(5):
+        adapters = store.artifacts("adapter")
+        if len(adapters):
+            break
+        time.sleep(1.0)
+        at.run()
     assert list(adapters.artifact_id) == [f"adapter-{run_ids[0]}"]
 
 
