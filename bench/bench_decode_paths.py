@@ -4,19 +4,22 @@ The chat target (issue 7) is 15 tokens per second per stream. This benchmark mea
 and against the fp32 base model measured in the same run:
 
 * ``linear layers only``: one token through every ``nn.Linear`` (lm_head included) and nothing else —
-  the floor that fp32 weights impose, since decoding one token reads every weight once;
-* fp32 base; fp32 base + a LoRA adapter (peft, unmerged, as the chat pool serves adapters); the same
-  adapter merged into the weights;
+  the floor for fp32 weights read the way ``nn.Linear`` reads them (MKL's matrix-vector product, which
+  uses one core here), since decoding one token reads every weight once;
+* fp32 base; fp32 base + a LoRA adapter (peft, unmerged: how the chat pool decodes when it falls back to
+  ``generate``); the same adapter merged into the weights;
 * int8 dynamic quantization (``torch.ao``, weights and activations) of the linear layers: base alone,
   and with an unmerged LoRA adapter on attention only (the training default) and on every projection;
 * int8 weight-only quantization (``aten._weight_int8pack_mm``, activations stay fp32);
-* with ``--compile``: the fp32 base under ``torch.compile`` with a static cache (minutes of compiling).
+* with ``--compile``: the fp32 base under ``torch.compile`` with a static cache (minutes of compiling);
+* the lean decoder the chat pool serves with (:mod:`pluralign_core.llama_decoder`): base, base + LoRA
+  (unmerged), and its own floor — its packed matrix products alone.
 
 Each speed is tokens per second of ``generate`` with 64 new tokens (greedy, ``min_new_tokens`` so that
 every path decodes the same number), best of ``--repeats``. For the quantized bases, fidelity to the fp32
 model is measured too: on the fp32 model's own greedy reply, the share of positions where the quantized
 model's top token agrees, and the mean KL divergence (nats per token) of its next-token distribution from
-fp32's. Nothing here changes what the chat page serves; it records why the 15 tokens/s target is not met.
+fp32's; for the lean decoder, the same two figures show that it computes what the fp32 model computes.
 Run: ``python -m bench.bench_decode_paths [--compile]``.
 """
 
@@ -142,6 +145,58 @@ def fidelity(reference, candidate, inputs, pad_token_id: int) -> tuple[float, fl
     return agreement, kl
 
 
+def lean_rate(decoder, inputs, repeats: int, adapter: str | None = None) -> float:
+    """Tokens per second of :class:`~pluralign_core.llama_decoder.LlamaDecoder` (what the chat pool
+    serves), measured like :func:`tokens_per_second`: prefill included, 64 greedy tokens."""
+    prompt = inputs["input_ids"][0]
+    sampling = {"do_sample": False, "min_new_tokens": NEW_TOKENS}
+    decoder.generate(prompt, max_new_tokens=4, adapter=adapter, sampling=sampling)
+    best = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        decoder.generate(prompt, max_new_tokens=NEW_TOKENS, adapter=adapter, sampling=sampling)
+        best = max(best, NEW_TOKENS / (time.perf_counter() - started))
+    return best
+
+
+def lean_floor(decoder, repeats: int) -> float:
+    """Tokens per second if a lean decoding step cost nothing but its packed matrix products."""
+    import torch
+
+    products = [weight for layer in decoder.layers for weight in layer.packed] + [decoder.lm_head]
+    inputs = [torch.randn(1, weight.shape[0]) for weight in products]
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            started = time.perf_counter()
+            for weight, x in zip(products, inputs, strict=True):
+                decoder._project(x, weight, None)
+            best = min(best, time.perf_counter() - started)
+    return 1 / best
+
+
+def lean_fidelity(reference, decoder, inputs, pad_token_id: int) -> tuple[float, float]:
+    """:func:`fidelity` for the lean decoder, fed the fp32 model's greedy reply one token at a time."""
+    import torch
+
+    with torch.inference_mode():
+        reply = reference.generate(
+            **inputs, max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=pad_token_id
+        )[0]
+        start = inputs["input_ids"].shape[1]
+        expected = reference(reply[None]).logits[0, start - 1 : -1].log_softmax(-1)
+        cache = decoder.new_cache(len(reply))
+        rows = [decoder.forward(reply[:start], 0, cache)]
+        rows += [
+            decoder.forward(reply[position : position + 1], position, cache)
+            for position in range(start, len(reply) - 1)
+        ]
+        observed = torch.stack(rows).log_softmax(-1)
+    agreement = (expected.argmax(-1) == observed.argmax(-1)).float().mean().item()
+    kl = torch.nn.functional.kl_div(observed, expected, log_target=True, reduction="batchmean").item()
+    return agreement, kl
+
+
 def compiled_rate(fresh, inputs, pad_token_id: int, repeats: int) -> tuple[float, float]:
     """fp32 base under torch.compile with a static cache: (tokens/s, seconds spent before the first
     timed run, compiling included)."""
@@ -178,6 +233,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from pluralign_core.base_models import EMBEDDED_MODEL, resolve_model
+    from pluralign_core.llama_decoder import LlamaDecoder
 
     torch.set_num_threads(args.threads)
     folder = args.model or resolve_model(EMBEDDED_MODEL)
@@ -202,6 +258,14 @@ def main() -> None:
     paths["fp32 + LoRA on every projection, merged"] = tokens_per_second(adapted, inputs, pad, args.repeats)
     reference = fresh()
     quality: dict[str, tuple[float, float]] = {}
+    lean = LlamaDecoder(fresh())
+    paths["lean decoder: packed matrix products only (floor)"] = lean_floor(lean, args.repeats)
+    paths["lean decoder, base"] = lean_rate(lean, inputs, args.repeats)
+    quality["lean decoder, base"] = lean_fidelity(reference, lean, inputs, pad)
+    lean_adapted = LlamaDecoder(with_lora(fresh(), EVERY_PROJECTION))
+    paths["lean decoder + LoRA on every projection, unmerged"] = lean_rate(
+        lean_adapted, inputs, args.repeats, adapter="default"
+    )
     for label, quantized in (
         ("int8 base", int8(fresh())),
         ("int8 weight-only base", WeightOnlyInt8Linear.convert(fresh())),
@@ -223,7 +287,7 @@ def main() -> None:
     print(f"  {'fp32 base':<48} {fp32:6.1f} tok/s")
     for label, rate in paths.items():
         agreement = (
-            f"; top token agrees with fp32 {quality[label][0]:.0%}, KL {quality[label][1]:.3f} nats/token"
+            f"; top token agrees with fp32 {quality[label][0]:.0%}, KL {quality[label][1]:.2g} nats/token"
             if label in quality
             else ""
         )
@@ -232,7 +296,7 @@ def main() -> None:
         is_path = "floor" not in label  # the floor is a bound, not a way to serve the model
         shown = label
         if label in quality:
-            shown += f" (top token agrees with fp32 {quality[label][0]:.0%}, KL {quality[label][1]:.2f})"
+            shown += f" (top token agrees with fp32 {quality[label][0]:.0%}, KL {quality[label][1]:.2g})"
         emit(
             Figure(
                 "decode_paths",

@@ -219,6 +219,8 @@ if prompt is not None:
                     st.error(f"{specs[key].label if key in specs else key} could not reply: {error}")
                     continue
                 reply = reply if isinstance(reply, str) else "".join(map(str, reply))
+                if (path := pool.decoding_path(key)) != "lean":
+                    st.caption(f"Decoded more slowly with transformers' {path}.")
                 ratings = rate_reply(reply, prompt, models_by_group) if models_by_group else pd.DataFrame()
                 records = ratings.to_dict("records")
                 show_ratings(records, f"chart-{key}-{len(messages)}")

@@ -81,6 +81,31 @@ def test_adapters_switch_on_one_shared_base_and_change_outputs(pool):
     assert set(loaded.model.peft_config) == {"a_kind", "a_blunt"}
 
 
+def test_lean_decoding_gives_the_replies_generate_gives(pool, tiny_model_dir, adapters, tmp_path):
+    """The pool decodes with the lean loop; switched off, it uses generate + peft, with the same replies.
+    An adapter the lean loop cannot run (DoRA) falls back to generate and says so."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    dora = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        LoraConfig(r=2, target_modules=["q_proj", "v_proj"], use_dora=True),
+    )
+    dora.save_pretrained(tmp_path / "dora")
+    plain = ChatModelPool(lean_decoding=False)
+    for candidate in (pool, plain):
+        candidate.add(ChatModelSpec(BASE_KEY, "base", str(tiny_model_dir)))
+        for name, path in {**adapters, "dora": tmp_path / "dora"}.items():
+            candidate.add(ChatModelSpec(name, name, str(tiny_model_dir), str(path)))
+    assert {key: pool.decoding_path(key) for key in (BASE_KEY, *adapters)} == dict.fromkeys(
+        (BASE_KEY, *adapters), "lean"
+    )
+    assert pool.decoding_path("dora") == "generate (DoRA adapters are not supported)"
+    assert plain.decoding_path("kind") == "generate (lean decoding is switched off)"
+    for key in (BASE_KEY, *adapters, "dora"):
+        assert pool.reply(key, HELLO, GREEDY) == plain.reply(key, HELLO, GREEDY), key
+
+
 def test_seeded_sampling_is_reproducible(pool):
     sampled = GenerationSettings(temperature=1.0, top_p=0.95, max_new_tokens=10, seed=7)
     assert pool.reply("blunt", HELLO, sampled) == pool.reply("blunt", HELLO, sampled)
@@ -207,14 +232,21 @@ def test_export_json_and_markdown_keep_every_column():
 
 
 @pytest.mark.integration
-def test_smollm2_generates_a_few_tokens(smollm2_dir):
+def test_smollm2_replies_the_same_with_lean_decoding_and_generate(smollm2_dir):
     torch.set_num_threads(2)
-    pool = ChatModelPool()
-    pool.add(ChatModelSpec(BASE_KEY, "SmolLM2", str(smollm2_dir)))
-    reply = pool.reply(
-        BASE_KEY, [{"role": "user", "content": "Say hello."}], GenerationSettings(0.0, max_new_tokens=5)
-    )
-    assert reply.strip()
+    replies = []
+    for lean in (True, False):
+        pool = ChatModelPool(lean_decoding=lean)
+        pool.add(ChatModelSpec(BASE_KEY, "SmolLM2", str(smollm2_dir)))
+        assert pool.decoding_path(BASE_KEY).startswith("lean" if lean else "generate")
+        replies.append(
+            pool.reply(
+                BASE_KEY,
+                [{"role": "user", "content": "Why do people disagree about politics?"}],
+                GenerationSettings(0.0, max_new_tokens=24),
+            )
+        )
+    assert replies[0].strip() and replies[0] == replies[1]
 
 
 def test_cli_chat_prints_each_models_reply(store, tiny_model_dir, adapters, monkeypatch, capsys):
