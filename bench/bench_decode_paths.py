@@ -129,20 +129,45 @@ class WeightOnlyInt8Linear:
         return model
 
 
-def fidelity(reference, candidate, inputs, pad_token_id: int) -> tuple[float, float]:
-    """Top-token agreement and mean KL(fp32 || candidate) over the fp32 model's greedy reply."""
+def fidelity(reference, candidate_logits, inputs, pad_token_id: int) -> tuple[float, float]:
+    """Top-token agreement and mean KL(fp32 || candidate) over the fp32 model's greedy reply.
+
+    ``candidate_logits(reply, start)`` gives the candidate's next-token logits after each of the reply's
+    positions ``start - 1 … len(reply) - 2`` (see :func:`model_logits`, :func:`lean_logits`).
+    """
     import torch
 
     with torch.inference_mode():
         reply = reference.generate(
             **inputs, max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=pad_token_id
-        )
-        start = inputs["input_ids"].shape[1] - 1
-        expected = reference(reply).logits[0, start:-1].log_softmax(-1)
-        observed = candidate(reply).logits[0, start:-1].log_softmax(-1)
+        )[0]
+        start = inputs["input_ids"].shape[1]
+        expected = reference(reply[None]).logits[0, start - 1 : -1].log_softmax(-1)
+        observed = candidate_logits(reply, start).log_softmax(-1)
     agreement = (expected.argmax(-1) == observed.argmax(-1)).float().mean().item()
     kl = torch.nn.functional.kl_div(observed, expected, log_target=True, reduction="batchmean").item()
     return agreement, kl
+
+
+def model_logits(model):
+    """A transformers model's logits over a whole reply in one forward pass, for :func:`fidelity`."""
+    return lambda reply, start: model(reply[None]).logits[0, start - 1 : -1]
+
+
+def lean_logits(decoder):
+    """The lean decoder's logits, fed the reply one token at a time as in chat, for :func:`fidelity`."""
+    import torch
+
+    def logits(reply, start: int):
+        cache = decoder.new_cache(len(reply))
+        rows = [decoder.forward(reply[:start], 0, cache)]
+        rows += [
+            decoder.forward(reply[position : position + 1], position, cache)
+            for position in range(start, len(reply) - 1)
+        ]
+        return torch.stack(rows)
+
+    return logits
 
 
 def lean_rate(decoder, inputs, repeats: int, adapter: str | None = None) -> float:
@@ -173,28 +198,6 @@ def lean_floor(decoder, repeats: int) -> float:
                 decoder._project(x, weight, None)
             best = min(best, time.perf_counter() - started)
     return 1 / best
-
-
-def lean_fidelity(reference, decoder, inputs, pad_token_id: int) -> tuple[float, float]:
-    """:func:`fidelity` for the lean decoder, fed the fp32 model's greedy reply one token at a time."""
-    import torch
-
-    with torch.inference_mode():
-        reply = reference.generate(
-            **inputs, max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=pad_token_id
-        )[0]
-        start = inputs["input_ids"].shape[1]
-        expected = reference(reply[None]).logits[0, start - 1 : -1].log_softmax(-1)
-        cache = decoder.new_cache(len(reply))
-        rows = [decoder.forward(reply[:start], 0, cache)]
-        rows += [
-            decoder.forward(reply[position : position + 1], position, cache)
-            for position in range(start, len(reply) - 1)
-        ]
-        observed = torch.stack(rows).log_softmax(-1)
-    agreement = (expected.argmax(-1) == observed.argmax(-1)).float().mean().item()
-    kl = torch.nn.functional.kl_div(observed, expected, log_target=True, reduction="batchmean").item()
-    return agreement, kl
 
 
 def compiled_rate(fresh, inputs, pad_token_id: int, repeats: int) -> tuple[float, float]:
@@ -261,7 +264,7 @@ def main() -> None:
     lean = LlamaDecoder(fresh())
     paths["lean decoder: packed matrix products only (floor)"] = lean_floor(lean, args.repeats)
     paths["lean decoder, base"] = lean_rate(lean, inputs, args.repeats)
-    quality["lean decoder, base"] = lean_fidelity(reference, lean, inputs, pad)
+    quality["lean decoder, base"] = fidelity(reference, lean_logits(lean), inputs, pad)
     lean_adapted = LlamaDecoder(with_lora(fresh(), EVERY_PROJECTION))
     paths["lean decoder + LoRA on every projection, unmerged"] = lean_rate(
         lean_adapted, inputs, args.repeats, adapter="default"
@@ -271,7 +274,7 @@ def main() -> None:
         ("int8 weight-only base", WeightOnlyInt8Linear.convert(fresh())),
     ):
         paths[label] = tokens_per_second(quantized, inputs, pad, args.repeats)
-        quality[label] = fidelity(reference, quantized, inputs, pad)
+        quality[label] = fidelity(reference, model_logits(quantized), inputs, pad)
     for label, targets in (("attention", ATTENTION), ("every projection", EVERY_PROJECTION)):
         quantized = int8(with_lora(fresh(), targets))
         paths[f"int8 + LoRA on {label}, unmerged"] = tokens_per_second(quantized, inputs, pad, args.repeats)
