@@ -23,8 +23,8 @@ import pandas as pd
 from bench.results import Figure, emit
 from pluralign_core.analysis import group_means
 from pluralign_core.analysis.slices import cluster_mean_ci
-from pluralign_core.schema import STUDY_DIMENSIONS, Attribute, DatasetInfo
-from pluralign_core.store import Store
+from pluralign_core.ratings.schema import STUDY_DIMENSIONS, Attribute, DatasetInfo
+from pluralign_core.store.database import Store
 
 ITEMS_PER_RATER = 5
 N_RESPONSES = 200

@@ -5,7 +5,7 @@ Steps, each in its own process so that memory figures do not mix:
 
 1. ``--make-adapters DIR``: two LoRA adapters (r=16 on every attention and MLP projection, the training
    defaults' size) with random non-zero weights are written to a temporary folder.
-2. ``--measure 1``: a :class:`~pluralign_core.chat.ChatModelPool` loads the base and streams replies.
+2. ``--measure 1``: a :class:`~pluralign_core.chat.pool.ChatModelPool` loads the base and streams replies.
 3. ``--measure 3``: the same pool loads the base and both adapters and streams a reply from each model in
    turn (as the chat page does), ``ROUNDS`` times.
 4. Baseline, same run: step 3 again with the pool's lean decoding loop switched off, so every reply goes
@@ -67,7 +67,7 @@ def measure(n_models: int, model_dir: str, adapter_dir: Path, threads: int, deco
     import torch
 
     torch.set_num_threads(threads)
-    from pluralign_core.chat import BASE_KEY, ChatModelPool, ChatModelSpec, GenerationSettings
+    from pluralign_core.chat.pool import BASE_KEY, ChatModelPool, ChatModelSpec, GenerationSettings
 
     before = rss_mib()
     pool = ChatModelPool(lean_decoding=decoding == "lean")
@@ -143,7 +143,7 @@ def main() -> int:
         print("RESULT " + json.dumps(result))
         return 0
 
-    from pluralign_core.base_models import EMBEDDED_MODEL, resolve_model
+    from pluralign_core.models.base import EMBEDDED_MODEL, resolve_model
 
     model_dir = args.model or resolve_model(EMBEDDED_MODEL)
     with tempfile.TemporaryDirectory(prefix="bench-chat-") as tmp:

@@ -12,7 +12,7 @@ and against the fp32 base model measured in the same run:
   and with an unmerged LoRA adapter on attention only (the training default) and on every projection;
 * int8 weight-only quantization (``aten._weight_int8pack_mm``, activations stay fp32);
 * with ``--compile``: the fp32 base under ``torch.compile`` with a static cache (minutes of compiling);
-* the lean decoder the chat pool serves with (:mod:`pluralign_core.llama_decoder`): base, base + LoRA
+* the lean decoder the chat pool serves with (:mod:`pluralign_core.chat.llama_decoder`): base, base + LoRA
   (unmerged), and its own floor — its packed matrix products alone.
 
 Each speed is tokens per second of ``generate`` with 64 new tokens (greedy, ``min_new_tokens`` so that
@@ -171,7 +171,7 @@ def lean_logits(decoder):
 
 
 def lean_rate(decoder, inputs, repeats: int, adapter: str | None = None) -> float:
-    """Tokens per second of :class:`~pluralign_core.llama_decoder.LlamaDecoder` (what the chat pool
+    """Tokens per second of :class:`~pluralign_core.chat.llama_decoder.LlamaDecoder` (what the chat pool
     serves), measured like :func:`tokens_per_second`: prefill included, 64 greedy tokens."""
     prompt = inputs["input_ids"][0]
     sampling = {"do_sample": False, "min_new_tokens": NEW_TOKENS}
@@ -235,8 +235,8 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from pluralign_core.base_models import EMBEDDED_MODEL, resolve_model
-    from pluralign_core.llama_decoder import LlamaDecoder
+    from pluralign_core.chat.llama_decoder import LlamaDecoder
+    from pluralign_core.models.base import EMBEDDED_MODEL, resolve_model
 
     torch.set_num_threads(args.threads)
     folder = args.model or resolve_model(EMBEDDED_MODEL)

@@ -2,7 +2,8 @@
 
 A synthetic dataset in a temporary store: 20,000 raters each rate 10 responses (to 10 different prompts,
 as in the study) on the 5 study dimensions = 1,000,000 ratings; 2,000 prompts with 5 responses each, so
-every response has about 20 raters. Times :func:`pluralign_core.preferences.build_preferences` on all five
+every response has about 20 raters. Times :func:`pluralign_core.preferences.build.build_preferences` on all
+five
 dimensions (multi-objective) and both splits (every rating used) for each disagreement mode, plus a
 binary build with a jury (gender x country raking).
 The target is under 5 s per build. Run: ``python -m bench.bench_preferences [--raters 20000]``.
@@ -19,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from bench.results import Figure, emit
-from pluralign_core.preferences import PreferenceConfig, build_preferences
-from pluralign_core.schema import STUDY_DIMENSIONS, Attribute, DatasetInfo, Scale
-from pluralign_core.store import DatasetBundle, Store
+from pluralign_core.preferences.build import PreferenceConfig, build_preferences
+from pluralign_core.ratings.schema import STUDY_DIMENSIONS, Attribute, DatasetInfo, Scale
+from pluralign_core.store.database import DatasetBundle, Store
 
 BENCH = "preferences"
 PROMPTS, RESPONSES, PER_RATER = 2000, 5, 10

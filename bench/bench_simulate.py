@@ -1,6 +1,7 @@
 """Simulating a rater population and writing it into the store: 10 million ratings vs the study's size.
 
-Times :func:`pluralign_core.simulate.simulate` plus :meth:`Store.write_dataset` (validation included) into
+Times :func:`pluralign_core.ratings.simulate.simulate` plus :meth:`Store.write_dataset` (validation included)
+into
 a fresh temporary store, first for the default size (1,095 raters = 27,375 ratings, the baseline), then
 for 400,000 raters = 10,000,000 ratings. The target is under a minute for the large run.
 Run: ``python -m bench.bench_simulate [--raters 400000]``.
@@ -14,9 +15,9 @@ import time
 from pathlib import Path
 
 from bench.results import Figure, emit
-from pluralign_core.embedded import load_embedded_items
-from pluralign_core.simulate import load_default_config, simulate
-from pluralign_core.store import Store
+from pluralign_core.ratings.embedded_items import load_embedded_items
+from pluralign_core.ratings.simulate import load_default_config, simulate
+from pluralign_core.store.database import Store
 
 BENCH = "simulate"
 

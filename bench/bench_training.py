@@ -205,7 +205,7 @@ def main() -> int:
         print("WORKER " + json.dumps(result), flush=True)
         return 0
 
-    from pluralign_core.base_models import EMBEDDED_MODEL, resolve_model
+    from pluralign_core.models.base import EMBEDDED_MODEL, resolve_model
 
     model = resolve_model(EMBEDDED_MODEL)
     with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch_name:

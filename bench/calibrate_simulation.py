@@ -1,6 +1,6 @@
 """Calibrate the simulated population so that the default dataset recovers the published headline effects.
 
-Each headline (see :mod:`pluralign_core.headlines`) has *knobs*: the effect values in
+Each headline (see :mod:`pluralign_core.analysis.headlines`) has *knobs*: the effect values in
 ``data/simulation.yaml`` that drive it (men's toxicity shift; the political-leaning EA shifts, scaled
 together; the Black EA shift). The script simulates ``--seeds`` default-size datasets (seeds 1..N),
 writes each into a temporary store, measures the headlines with the same SQL the app uses, and moves
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pluralign_core.headlines import HEADLINES, measure_headlines
-from pluralign_core.simulate import DEFAULT_CONFIG_PATH, SimulationConfig, simulate
-from pluralign_core.store import Store
+from pluralign_core.analysis.headlines import HEADLINES, measure_headlines
+from pluralign_core.ratings.simulate import DEFAULT_CONFIG_PATH, SimulationConfig, simulate
+from pluralign_core.store.database import Store
 
 Knob = tuple[str, str, str]  # (attribute, dimension, value) under model.effects
 

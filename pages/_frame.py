@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pluralign_core.schema import DatasetInfo
-from pluralign_core.store import Store
+from pluralign_core.ratings.schema import DatasetInfo
+from pluralign_core.store.database import Store
 
 SIMULATED_NOTICE = (
     "**Simulated data.** This dataset is a simulated rater population calibrated to the effects published "
@@ -19,7 +19,7 @@ SIMULATED_NOTICE = (
 @st.cache_resource(show_spinner="Preparing the ratings store (first start builds the default dataset)…")
 def get_store() -> Store:
     """The process-wide store; the default dataset is built on the very first start."""
-    from pluralign_core.bootstrap import ensure_default_dataset  # looked up per call: tests stub it
+    from pluralign_core.store.bootstrap import ensure_default_dataset  # looked up per call: tests stub it
 
     store = Store()
     ensure_default_dataset(store)

@@ -1,8 +1,9 @@
 """Chat page: send one message to 2–4 models (base and adapters) and compare their replies side by side,
 each reply with the predicted rating of the selected rater groups on every dimension.
 
-Thin UI over :mod:`pluralign_core.chat` (shared model pool, streaming, export) and
-:mod:`pluralign_core.rewards` (group reward models). Model output is rendered with ``st.markdown`` /
+Thin UI over :mod:`pluralign_core.chat.pool` (shared model pool, streaming, export) and
+:mod:`pluralign_core.rewards.group_models` (group reward models). Model output is rendered with
+``st.markdown`` /
 ``st.write_stream`` only, never as raw HTML.
 """
 
@@ -15,7 +16,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
-from pluralign_core.chat import (
+from pluralign_core.chat.pool import (
     MAX_INPUT_CHARS,
     ChatModelPool,
     GenerationSettings,
@@ -26,7 +27,7 @@ from pluralign_core.chat import (
     default_base_ref,
     rate_reply,
 )
-from pluralign_core.rewards import (
+from pluralign_core.rewards.group_models import (
     default_groups,
     load_group_reward_models,
     registered_reward_models,

@@ -2,7 +2,7 @@
 
 The import wizard keeps the uploaded file and every mapping choice in session state, so a failed check
 loses nothing: the user fixes the mapping (or the file) and checks again. All checking and writing is
-done by :func:`pluralign_core.importing.import_dataset`; this page only collects the mapping.
+done by :func:`pluralign_core.ratings.importing.import_dataset`; this page only collects the mapping.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import streamlit as st
 
 from pages._frame import active_dataset_info, get_store, simulated_notice, switch_dataset
 from pluralign_core import paths
-from pluralign_core.import_reading import ImportSource, Problems, Table, read_table
-from pluralign_core.importing import (
+from pluralign_core.ratings.importing import (
     DemographicSpec,
     DimensionSpec,
     ImportReport,
@@ -27,6 +26,7 @@ from pluralign_core.importing import (
     infer_spec,
     spec_path,
 )
+from pluralign_core.ratings.reading import ImportSource, Problems, Table, read_table
 
 NONE = "— none —"
 EXAMPLES_DIR = paths.DATA_DIR / "examples"

@@ -1,6 +1,7 @@
 """Evaluate: answer the held-out prompts with one model and score the answers.
 
-Thin UI over :mod:`pluralign_core.evaluation`: pick the base model or a trained adapter, run an evaluation
+Thin UI over :mod:`pluralign_core.evaluation.evaluate`: pick the base model or a trained adapter, run an
+evaluation
 with a progress bar (it is stored and registered like every artifact), then read any stored evaluation —
 per-dimension means with confidence intervals, the change against a base-model evaluation and the answers
 themselves — and download each table.
@@ -13,9 +14,9 @@ import plotly.express as px
 import streamlit as st
 
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
-from pluralign_core import evaluation
-from pluralign_core.chat import default_base_ref
-from pluralign_core.import_reading import csv_safe
+from pluralign_core.chat.pool import default_base_ref
+from pluralign_core.evaluation import evaluate as evaluation
+from pluralign_core.ratings.reading import csv_safe
 
 BASE_LABEL = "base model"
 

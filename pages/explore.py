@@ -15,11 +15,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._frame import active_dataset_id, get_store, simulated_notice
-from pluralign_core import analysis, headlines
+from pluralign_core import analysis
+from pluralign_core.analysis import headlines
 from pluralign_core.analysis.effects import CROSS_SEPARATOR, pooled_difference
 from pluralign_core.analysis.filters import AnalysisFilter
-from pluralign_core.import_reading import csv_safe
-from pluralign_core.selection import RaterSelection
+from pluralign_core.ratings.reading import csv_safe
+from pluralign_core.store.selection import RaterSelection
 
 NONE = "(none)"
 DEFAULT_DATASET_ID = "default-simulated"

@@ -1,7 +1,8 @@
 """Preferences: turn ratings into DPO preference pairs under explicit choices, inspect them and save them.
 
-Thin UI over :mod:`pluralign_core.preferences` (building), :mod:`pluralign_core.jury` (reweighting) and
-:mod:`pluralign_core.preference_export` (saving). Building is cached on the store file, the dataset's
+Thin UI over :mod:`pluralign_core.preferences.build` (building), :mod:`pluralign_core.preferences.jury`
+(reweighting) and
+:mod:`pluralign_core.preferences.export` (saving). Building is cached on the store file, the dataset's
 fingerprint and the exact configuration, so unrelated widgets do not rebuild.
 """
 
@@ -13,9 +14,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages._frame import active_dataset_id, get_store, simulated_notice
-from pluralign_core.import_reading import csv_safe
-from pluralign_core.preference_export import export_preferences
-from pluralign_core.preferences import (
+from pluralign_core.preferences.build import (
     DISAGREEMENT,
     NEUTRAL,
     SCALES,
@@ -25,6 +24,8 @@ from pluralign_core.preferences import (
     compare_results,
     describe_choices,
 )
+from pluralign_core.preferences.export import export_preferences
+from pluralign_core.ratings.reading import csv_safe
 
 DISAGREEMENT_LABELS = {
     "majority": "Majority vote",

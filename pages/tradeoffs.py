@@ -1,7 +1,8 @@
 """Trade-offs: run the study's design-choice grid and compare the resulting models in one place.
 
-Thin UI over :mod:`pluralign_core.grid` (launch / resume / stop a grid as a separate process) and
-:mod:`pluralign_core.tradeoffs` (the tables). Results are read from the grid's ``grid.json`` and the stored
+Thin UI over :mod:`pluralign_core.experiments.grid` (launch / resume / stop a grid as a separate process) and
+:mod:`pluralign_core.experiments.tradeoffs` (the tables). Results are read from the grid's ``grid.json`` and
+the stored
 evaluations, cached on the grid id and its last update time, so widgets that only change a chart do not
 reload anything.
 """
@@ -14,8 +15,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
-from pluralign_core import grid, paths, tradeoffs
-from pluralign_core.import_reading import csv_safe
+from pluralign_core import paths
+from pluralign_core.experiments import grid, tradeoffs
+from pluralign_core.ratings.reading import csv_safe
 
 MEASURES = {
     "reduction_rm_pct": "all-raters toxicity reward model",

@@ -17,8 +17,8 @@ import streamlit as st
 
 from pages._frame import active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
-from pluralign_core.base_models import EMBEDDED_MODEL
-from pluralign_core.import_reading import csv_safe
+from pluralign_core.models.base import EMBEDDED_MODEL
+from pluralign_core.ratings.reading import csv_safe
 from pluralign_core.training.config import RunConfig
 from pluralign_core.training.jobs import JobQueue
 

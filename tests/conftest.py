@@ -26,7 +26,7 @@ def pluralign_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def store(pluralign_home: Path):
-    from pluralign_core.store import Store
+    from pluralign_core.store.database import Store
 
     return Store()
 
@@ -42,7 +42,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real embedded SmolLM2, de-quantized once per test session; pass it as a local model path."""
-    from pluralign_core import base_models
+    from pluralign_core.models import base as base_models
 
     previous = os.environ.get("PLURALIGN_HOME")
     os.environ["PLURALIGN_HOME"] = str(tmp_path_factory.mktemp("smollm2-home"))
@@ -61,8 +61,8 @@ def bare_app(monkeypatch: pytest.MonkeyPatch) -> None:
     and Streamlit's caches start empty."""
     import streamlit as st
 
-    stub = types.ModuleType("pluralign_core.bootstrap")
+    stub = types.ModuleType("pluralign_core.store.bootstrap")
     stub.ensure_default_dataset = lambda store: None
-    monkeypatch.setitem(sys.modules, "pluralign_core.bootstrap", stub)
+    monkeypatch.setitem(sys.modules, "pluralign_core.store.bootstrap", stub)
     st.cache_resource.clear()
     st.cache_data.clear()

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from pluralign_core.schema import STUDY_DIMENSIONS, Attribute, DatasetInfo, Dimension, Scale
-from pluralign_core.store import DatasetBundle
+from pluralign_core.ratings.schema import STUDY_DIMENSIONS, Attribute, DatasetInfo, Dimension, Scale
+from pluralign_core.store.database import DatasetBundle
 
 
 def tiny_bundle(

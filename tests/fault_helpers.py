@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pluralign_core import paths
-from pluralign_core.store import DATASET_TABLES
+from pluralign_core.store.database import DATASET_TABLES
 
 TRAINING_MODULE = "pluralign_core.training.run"
 TABLES = (*DATASET_TABLES, "artifacts")
@@ -54,7 +54,7 @@ def write_ratings_csv(path: Path, n_raters: int, n_items: int) -> int:
 
 def ratings_spec(dataset_id: str):
     """The import mapping of :func:`write_ratings_csv` files."""
-    from pluralign_core.importing import DemographicSpec, DimensionSpec, ImportSpec
+    from pluralign_core.ratings.importing import DemographicSpec, DimensionSpec, ImportSpec
 
     return ImportSpec(
         dataset_id=dataset_id,
@@ -97,8 +97,8 @@ def traced_import(csv_path: str, spec_path: str, hold_after: str = "INSERT INTO 
     stdout before and after it runs; after ``hold_after`` has run the process waits (still inside the
     transaction) so a SIGKILL from the parent always lands before COMMIT, however loaded the machine.
     """
-    from pluralign_core.importing import ImportSpec, import_dataset
-    from pluralign_core.store import Store
+    from pluralign_core.ratings.importing import ImportSpec, import_dataset
+    from pluralign_core.store.database import Store
 
     original = Store.transaction
 

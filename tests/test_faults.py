@@ -88,9 +88,9 @@ from pathlib import Path
 import pytest
 
 from pluralign_core import paths
-from pluralign_core.import_reading import ImportLimits, ImportSource, csv_safe
-from pluralign_core.importing import import_dataset, spec_path
-from pluralign_core.store import Store
+from pluralign_core.ratings.importing import import_dataset, spec_path
+from pluralign_core.ratings.reading import ImportLimits, ImportSource, csv_safe
+from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
 from tests.fault_helpers import (
     LineReader,
@@ -168,7 +168,7 @@ def test_run_survives_a_killed_app_and_is_registered_after_restart(
     """The app process (which started the run) dies; the run trains on and a restarted app picks it up."""
     import psutil
 
-    from pluralign_core.chat import available_models
+    from pluralign_core.chat.pool import available_models
     from pluralign_core.training.jobs import JobQueue
 
     prefs = make_preference_set(tmp_path / "prefs")
@@ -304,7 +304,7 @@ HELLO = [{"role": "user", "content": "Why are some people so rude?"}]
 @pytest.fixture(scope="module")
 def adapter_folders(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A good LoRA adapter on the tiny model and one adapter per kind of corruption."""
-    from tests.test_chat import make_adapter
+    from tests.chat.test_chat import make_adapter
 
     root = tmp_path_factory.mktemp("fault-adapters")
     folders = {"good": make_adapter(tiny_model_dir, root / "good", seed=0)}
@@ -323,8 +323,8 @@ def test_corrupt_adapters_leave_listing_registry_and_other_models_working(
     store: Store, tiny_model_dir: Path, adapter_folders: dict[str, Path]
 ) -> None:
     """Broken adapters fail on their own: lists, registry, the shared base and other adapters are unharmed."""
-    from pluralign_core import evaluation
-    from pluralign_core.chat import BASE_KEY, ChatModelPool, GenerationSettings, available_models
+    from pluralign_core.chat.pool import BASE_KEY, ChatModelPool, GenerationSettings, available_models
+    from pluralign_core.evaluation import evaluate as evaluation
 
     base = str(tiny_model_dir)
     for name, folder in adapter_folders.items():
@@ -373,8 +373,8 @@ def test_loading_a_corrupt_adapter_names_its_folder_and_file(
     tiny_model_dir: Path, adapter_folders: dict[str, Path], name: str
 ) -> None:
     """The error must be one the pages show (ValueError/OSError) and say which folder and file is broken."""
-    from pluralign_core import evaluation
-    from pluralign_core.chat import ChatModelPool, ChatModelSpec
+    from pluralign_core.chat.pool import ChatModelPool, ChatModelSpec
+    from pluralign_core.evaluation import evaluate as evaluation
 
     folder = adapter_folders[name]
     broken_file = "adapter_config.json" if "config" in name else "adapter_model.safetensors"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pluralign_core import paths
 from pluralign_core.commands import app as app_command
-from pluralign_core.import_reading import Problems, read_table
+from pluralign_core.ratings.reading import Problems, read_table
 
 SOURCE_DIRS = [paths.REPO_ROOT / "pluralign_core", paths.REPO_ROOT / "pages"]
 SOURCES = [*sorted(p for d in SOURCE_DIRS for p in d.rglob("*.py")), paths.REPO_ROOT / "app.py"]

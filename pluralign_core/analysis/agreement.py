@@ -23,7 +23,7 @@ import pandas as pd
 
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.analysis.slices import NOT_GIVEN, group_order
-from pluralign_core.store import Store
+from pluralign_core.store.database import Store
 
 METRICS = ("nominal", "ordinal", "interval")
 ALL_RATERS = "all raters"

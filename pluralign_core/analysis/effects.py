@@ -25,7 +25,7 @@ from statsmodels.stats.multitest import multipletests
 
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.analysis.slices import DEFAULT_MIN_GROUP_RATERS, group_order, rater_sums
-from pluralign_core.store import Store
+from pluralign_core.store.database import Store
 
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}
 CROSS_SEPARATOR = " × "

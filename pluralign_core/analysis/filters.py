@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pluralign_core.selection import RaterSelection
+from pluralign_core.store.selection import RaterSelection
 
 PROMPT_FILTERS = ("language", "topic", "split")
 

@@ -30,7 +30,7 @@ from scipy import stats
 
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.analysis.slices import NOT_GIVEN, group_order
-from pluralign_core.store import Store
+from pluralign_core.store.database import Store
 
 COLUMNS = [
     "dimension", "group", "reference", "coef", "se", "ci_low", "ci_high", "p_value",

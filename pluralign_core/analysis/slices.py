@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from pluralign_core.analysis.filters import AnalysisFilter
-from pluralign_core.store import Store
+from pluralign_core.store.database import Store
 
 NOT_GIVEN = "(not given)"
 DEFAULT_MIN_GROUP_RATERS = 30

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from pluralign_core.analysis import AnalysisFilter, group_means, percent_differences
-from pluralign_core.import_reading import csv_safe
-from pluralign_core.store import Store
+from pluralign_core.ratings.reading import csv_safe
+from pluralign_core.store.database import Store
 
 HELP = "Group means (95% CI, clustered by rater) and % differences vs a reference group for one attribute."
 

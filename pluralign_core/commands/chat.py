@@ -8,7 +8,7 @@ import shutil
 import sys
 import textwrap
 
-from pluralign_core.chat import (
+from pluralign_core.chat.pool import (
     BASE_KEY,
     ChatModelPool,
     GenerationSettings,
@@ -17,7 +17,7 @@ from pluralign_core.chat import (
     default_base_ref,
     rate_reply,
 )
-from pluralign_core.store import Store
+from pluralign_core.store.database import Store
 
 HELP = (
     "Chat with the base model and registered adapters side by side, e.g. "
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if len(replies) > 1:
         print("\n" + side_by_side(replies, shutil.get_terminal_size((120, 20)).columns))
     if args.ratings:
-        from pluralign_core.rewards import load_group_reward_models
+        from pluralign_core.rewards.group_models import load_group_reward_models
 
         dataset_id = store.active_dataset()
         models = load_group_reward_models(store, dataset_id) if dataset_id else {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pluralign_core.store import Store
+from pluralign_core.store.database import Store
 
 HELP = "List datasets in the store; --activate ID makes one the active dataset."
 

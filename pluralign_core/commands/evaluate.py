@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pluralign_core import evaluation
-    from pluralign_core.store import Store
+    from pluralign_core.evaluation import evaluate as evaluation
+    from pluralign_core.store.database import Store
 
     store = Store()
     if args.list:

@@ -29,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pluralign_core import grid, paths, tradeoffs
-    from pluralign_core.store import Store
+    from pluralign_core import paths
+    from pluralign_core.experiments import grid, tradeoffs
+    from pluralign_core.store.database import Store
 
     store = Store()
     if args.list:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(tradeoffs.report(grid.load_grid(args.report).data, paths.subdir("evaluations")))
         return 0
     if not args.dataset and not args.resume and store.active_dataset() is None:
-        from pluralign_core.bootstrap import ensure_default_dataset
+        from pluralign_core.store.bootstrap import ensure_default_dataset
 
         ensure_default_dataset(store)
     if args.dry_run:

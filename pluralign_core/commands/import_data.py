@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pluralign_core.import_reading import ImportLimits, Problems, read_table
-from pluralign_core.importing import ImportSpec, import_dataset, infer_spec
-from pluralign_core.store import Store
+from pluralign_core.ratings.importing import ImportSpec, import_dataset, infer_spec
+from pluralign_core.ratings.reading import ImportLimits, Problems, read_table
+from pluralign_core.store.database import Store
 
 HELP = (
     "Import real ratings (CSV/Parquet/JSONL). The column mapping is guessed from column names; adjust it "

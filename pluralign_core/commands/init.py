@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from pluralign_core.bootstrap import ensure_default_dataset
-from pluralign_core.simulate import DEFAULT_DATASET_ID
-from pluralign_core.store import Store
+from pluralign_core.ratings.simulate import DEFAULT_DATASET_ID
+from pluralign_core.store.bootstrap import ensure_default_dataset
+from pluralign_core.store.database import Store
 
 HELP = "Create the pluralign store and build the simulated default dataset if it is missing."
 

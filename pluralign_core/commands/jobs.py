@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _register(queue) -> None:
-    from pluralign_core.store import Store
+    from pluralign_core.store.database import Store
 
     with contextlib.suppress(Exception):  # a busy store only delays registration
         queue.register_finished(Store())

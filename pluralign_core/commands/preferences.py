@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pluralign_core.jury import parse_jury
-from pluralign_core.preference_export import export_preferences
-from pluralign_core.preferences import (
+from pluralign_core.preferences.build import (
     AGGREGATES,
     DISAGREEMENT,
     FORMATS,
@@ -17,7 +15,9 @@ from pluralign_core.preferences import (
     PreferenceConfig,
     build_preferences,
 )
-from pluralign_core.store import Store
+from pluralign_core.preferences.export import export_preferences
+from pluralign_core.preferences.jury import parse_jury
+from pluralign_core.store.database import Store
 
 HELP = (
     "Build DPO preference pairs from ratings under explicit choices (raters, jury, dimensions, scale, "

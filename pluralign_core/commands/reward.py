@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from pluralign_core.rewards import (
+from pluralign_core.rewards.group_models import (
     RewardModelConfig,
     default_groups,
     load_group_reward_models,
@@ -13,8 +13,8 @@ from pluralign_core.rewards import (
     train_group_reward_models,
     train_reward_model,
 )
-from pluralign_core.selection import RaterSelection
-from pluralign_core.store import Store
+from pluralign_core.store.database import Store
+from pluralign_core.store.selection import RaterSelection
 
 HELP = (
     "Train group reward models (a rater selection x dimension -> predicted rating), list them with "

@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from pluralign_core.headlines import measure_headlines
-from pluralign_core.simulate import DEFAULT_CONFIG_PATH, SimulationConfig, simulate
-from pluralign_core.store import Store
+from pluralign_core.analysis.headlines import measure_headlines
+from pluralign_core.ratings.simulate import DEFAULT_CONFIG_PATH, SimulationConfig, simulate
+from pluralign_core.store.database import Store
 
 HELP = (
     "Simulate raters and their ratings (labelled simulated) from a config YAML and store them as a "

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _register(run_dir: Path) -> None:
-    from pluralign_core.store import Store
+    from pluralign_core.store.database import Store
     from pluralign_core.training.jobs import JobQueue
 
     try:

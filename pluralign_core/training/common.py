@@ -42,7 +42,7 @@ def shrink_logprob_tiles(tokens: int = 1024, vocab: int = 8192) -> None:
 
 def load_base(config: RunConfig) -> tuple[Any, Any]:
     """The base model (float32 weights; mixed precision is the trainer's job) and its tokenizer."""
-    from pluralign_core.base_models import load_model_and_tokenizer
+    from pluralign_core.models.base import load_model_and_tokenizer
 
     if device_kind() == "cpu":
         shrink_logprob_tiles()
@@ -112,7 +112,7 @@ def load_preference_pairs(path: str | Path) -> Any:
     folder = Path(path)
     if not folder.exists():
         raise FileNotFoundError(f"preference set {folder} does not exist: export one on the Preferences page")
-    from pluralign_core.preference_export import load_preference_set
+    from pluralign_core.preferences.export import load_preference_set
 
     data = train_split(load_preference_set(folder))
     missing = {"prompt", "chosen", "rejected"} - set(data.column_names)
@@ -129,7 +129,7 @@ def load_prompts(path: str | Path) -> Any:
     folder = Path(path)
     if not folder.exists():
         raise FileNotFoundError(f"prompt set {folder} does not exist: export one on the Preferences page")
-    from pluralign_core.preference_export import load_prompt_set
+    from pluralign_core.preferences.export import load_prompt_set
 
     try:
         data = train_split(load_prompt_set(folder))

@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import yaml
 
-from pluralign_core.base_models import EMBEDDED_MODEL
-from pluralign_core.config_io import YamlConfig
+from pluralign_core.config_base import YamlConfig
+from pluralign_core.models.base import EMBEDDED_MODEL
 
 ALGORITHMS = ("dpo", "grpo")
 WEIGHTED_LOSS_MODES = ("auto", "on", "off")

@@ -1,0 +1,1 @@
+"""Stage 8, experiments: the design-choice grid (plan, state, execution) and its trade-off tables."""

@@ -1,0 +1,1 @@
+"""Base models and adapters shared by training, evaluation and chat (the embedded SmolLM2, adapter checks)."""

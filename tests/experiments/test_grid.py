@@ -1,0 +1,165 @@
+"""The experiment grid: planning and resuming a partial grid."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pluralign_core.experiments import grid
+from pluralign_core.ratings.schema import STUDY_DIMENSIONS
+from tests.factories import tiny_bundle
+
+DEMO_CELLS = [
+    "base",
+    "dpo-preserve-5-point-multi-all",
+    "dpo-preserve-binary-multi-all",
+    "dpo-majority-5-point-multi-all",
+    "dpo-majority-binary-multi-all",
+    "grpo-mean-5-point-multi-all",
+    "dpo-preserve-5-point-single-all",
+    "dpo-preserve-5-point-multi-women",
+    "dpo-preserve-5-point-multi-men",
+    "dpo-preserve-5-point-multi-liberal",
+    "dpo-preserve-5-point-multi-conservative",
+    "dpo-preserve-5-point-multi-US",
+    "dpo-preserve-5-point-multi-DE",
+]
+
+
+def test_demo_plan_covers_every_design_choice():
+    config = grid.preset("demo")
+    cells = grid.plan_grid(config, "ds", [d.name for d in STUDY_DIMENSIONS])
+    assert [c.cell_id for c in cells] == DEMO_CELLS
+    by_id = {c.cell_id: c for c in cells}
+    assert not by_id["base"].trains and by_id["base"].run == {}
+    assert sum(c.trains for c in cells) == 12
+    assert by_id["dpo-majority-binary-multi-all"].preference_spec("ds") == {
+        "dataset_id": "ds",
+        "selection": {"filters": {}},
+        "dimensions": [d.name for d in STUDY_DIMENSIONS],
+        "scale": "binary",
+        "disagreement": "majority",
+    }
+    assert by_id["dpo-preserve-5-point-single-all"].dimensions == ["toxicity"]
+    grpo = by_id["grpo-mean-5-point-multi-all"]
+    assert grpo.run["algorithm"] == "grpo"
+    assert grpo.run["per_device_train_batch_size"] == config.num_generations
+    assert by_id["dpo-preserve-5-point-multi-women"].selection == {"filters": {"gender": ["woman"]}}
+    assert all(c.run["max_steps"] == config.max_steps for c in cells if c.optimizer == "dpo")
+    assert all(
+        c.evaluation["dataset_id"] == "ds" and c.evaluation["max_prompts"] == config.eval_max_prompts
+        for c in cells
+    )
+    assert grid.reward_groups(cells).keys() == {
+        "all raters",
+        "women",
+        "men",
+        "liberal",
+        "conservative",
+        "US",
+        "DE",
+    }
+    full = grid.preset("full")
+    assert full.max_steps > config.max_steps and full.eval_max_prompts == 0
+
+
+def test_plan_follows_the_configuration_and_drops_absent_groups():
+    config = grid.GridConfig(
+        optimizers=["dpo"],
+        disagreements=["preserve"],
+        scales=["5-point", "binary"],
+        objectives=["multi"],
+        groups=["women", "liberal", "US"],
+    )
+    present = {("gender", "woman"), ("political_leaning", "left"), ("country", "DE")}
+    cells = grid.plan_grid(config, "ds", ["toxicity", "helpfulness"], present)
+    assert [c.cell_id for c in cells] == [
+        "base",
+        "dpo-preserve-5-point-multi-all",
+        "dpo-preserve-binary-multi-all",
+        "dpo-preserve-5-point-multi-women",
+        "dpo-preserve-5-point-multi-liberal",
+    ]
+    liberal = cells[-1]
+    assert liberal.selection == {"filters": {"political_leaning": ["left"]}}  # only values present
+    with pytest.raises(ValueError, match="groups"):
+        grid.GridConfig(groups=["martians"])
+    with pytest.raises(ValueError, match="preset"):
+        grid.preset("gpu")
+    with pytest.raises(ValueError, match="single_dimension"):
+        grid.plan_grid(grid.GridConfig(single_dimension="humour"), "ds", ["toxicity"])
+
+
+class _Interrupt(BaseException):
+    """Stands in for the process being stopped (Ctrl-C, the app's stop button)."""
+
+
+def test_partial_grid_resumes_without_redoing_finished_cells(store):
+    store.write_dataset(tiny_bundle())
+    config = grid.GridConfig(
+        optimizers=["dpo"],
+        disagreements=["preserve", "majority"],
+        scales=["5-point"],
+        objectives=["multi"],
+        groups=["women", "men"],
+        dataset_id="tiny",
+    )
+    calls: list[str] = []
+
+    def interrupted(store, cell, state, progress):
+        if len(calls) == 2:
+            raise _Interrupt
+        calls.append(cell.cell_id)
+        progress(0.5, "half")
+        return {"evaluation_id": f"eval-{cell.cell_id}"}
+
+    with pytest.raises(_Interrupt):
+        grid.run_grid(store, config, grid_id="g1", executor=interrupted, prepare=lambda s, g: None)
+    saved = json.loads((grid.grid_folder("g1") / grid.GRID_FILE).read_text())
+    assert saved["state"] == "interrupted"
+    order = saved["cell_order"]
+    assert [saved["cells"][c]["state"] for c in order] == ["done", "done", "pending", "pending", "pending"]
+    assert store.artifact("g1")["status"] == "interrupted"
+
+    resumed: list[str] = []
+
+    def flaky(store, cell, state, progress):
+        resumed.append(cell.cell_id)
+        if cell.group == "men":
+            raise RuntimeError("out of memory")
+        return {"evaluation_id": f"eval-{cell.cell_id}"}
+
+    state = grid.run_grid(store, grid_id="g1", resume=True, executor=flaky, prepare=lambda s, g: None)
+    assert resumed == order[2:]
+    assert state.data["state"] == "partial"
+    assert state.cells["dpo-preserve-5-point-multi-men"]["state"] == "failed"
+    assert "out of memory" in state.cells["dpo-preserve-5-point-multi-men"]["error"]
+    assert state.cells["base"]["evaluation_id"] == "eval-base"
+
+    again: list[str] = []
+    state = grid.run_grid(
+        store,
+        grid_id="g1",
+        resume=True,
+        executor=lambda s, c, g, p: again.append(c.cell_id) or {},
+        prepare=lambda s, g: None,
+    )
+    assert again == ["dpo-preserve-5-point-multi-men"]
+    assert state.data["state"] == "completed"
+    assert store.artifact("g1")["metrics"]["done"] == len(order)
+    assert [g.grid_id for g in grid.list_grids()] == ["g1"]
+    with pytest.raises(ValueError, match="exists already"):
+        grid.create_grid(store, config, "g1")
+
+
+def test_cli_dry_run_prints_the_plan_and_list_shows_grids(store, capsys):
+    from pluralign_core import cli
+
+    store.write_dataset(tiny_bundle())
+    assert cli.main(["grid", "--preset", "demo", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset tiny" in out and "dpo-majority-binary-multi-all" in out
+    assert "dpo-preserve-5-point-multi-women" in out and "multi-liberal" not in out  # no leaning in tiny
+    assert cli.main(["grid", "--list"]) == 0
+    assert "No grids yet" in capsys.readouterr().out

@@ -1,0 +1,97 @@
+"""Chat page (AppTest): two models side by side on the tiny base, replies, rating charts, reset, safety."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from pluralign_core import paths
+from pluralign_core.rewards.group_models import train_group_reward_models
+from pluralign_core.store.database import Store
+from pluralign_core.store.selection import RaterSelection
+from tests.chat.test_chat import make_adapter
+from tests.rewards.test_rewards import planted_bundle
+
+
+@pytest.fixture(autouse=True)
+def _page_settings(bare_app) -> Iterator[None]:
+    """One torch thread while the page generates (restored afterwards for the tests that follow)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def chat_store(store: Store, tiny_model_dir, tmp_path, monkeypatch) -> Store:
+    monkeypatch.setenv("PLURALIGN_BASE_MODEL", str(tiny_model_dir))
+    store.write_dataset(planted_bundle()[0])
+    adapter = make_adapter(tiny_model_dir, tmp_path / "adapter", seed=1)
+    store.register_artifact(
+        "adapter",
+        "women-dpo",
+        path=adapter,
+        config={"base_model": str(tiny_model_dir)},
+        artifact_id="adapter-women",
+    )
+    return store
+
+
+def open_chat() -> AppTest:
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("pages/chat.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_two_models_reply_side_by_side_with_group_charts(chat_store: Store) -> None:
+    for gender in ("woman", "man"):
+        train_group_reward_models(chat_store, "planted", RaterSelection({"gender": (gender,)}), ["toxicity"])
+    at = open_chat()
+    models = at.multiselect(key="chat_models")
+    assert models.value == ["base", "adapter-women"]
+    assert set(at.multiselect(key="chat_groups").value) == {"gender=woman", "gender=man"}
+    at.number_input(key="chat_max_tokens").set_value(8)
+    at.slider(key="chat_temperature").set_value(0.0)
+    at.chat_input(key="chat_input").set_value("<b>Why</b> are people rude?").run()
+    assert not at.exception, at.exception
+    histories = at.session_state["chat_histories"]
+    assert set(histories) == {"base", "adapter-women"}
+    replies = [histories[k][-1] for k in ("base", "adapter-women")]
+    assert all(r["role"] == "assistant" for r in replies)
+    assert replies[0]["content"] != replies[1]["content"]
+    assert {(r["group"], r["dimension"]) for r in replies[0]["ratings"]} == {
+        ("gender=woman", "toxicity"),
+        ("gender=man", "toxicity"),
+    }
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    figure = json.loads(charts[0].proto.spec)
+    assert {trace["name"] for trace in figure["data"]} == {"gender=woman", "gender=man"}
+    user_messages = [m for m in at.markdown if "Why" in m.value]
+    assert len(user_messages) == 2 and not any(m.proto.allow_html for m in at.markdown)
+
+    at.button(key="chat_reset").click().run()
+    assert at.session_state["chat_histories"] == {}
+    assert not at.get("plotly_chart")
+
+
+def test_over_long_input_is_refused_with_a_message(chat_store: Store) -> None:
+    at = open_chat()
+    at.chat_input(key="chat_input").set_value("x" * 5000).run()
+    assert any("limit is 4,000" in e.value for e in at.error)
+    assert at.session_state["chat_histories"] == {}
+
+
+def test_offers_to_train_default_group_reward_models(chat_store: Store) -> None:
+    at = open_chat()
+    assert any("No group reward models" in i.value for i in at.info)
+    at.button(key="chat_train_rewards").click().run()
+    assert not at.exception, at.exception
+    assert set(at.multiselect(key="chat_groups").options) == {"gender=woman", "gender=man"}
+    assert len(chat_store.artifacts("reward_model", "planted")) == 4  # 2 groups x 2 dimensions

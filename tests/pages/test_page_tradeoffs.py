@@ -1,0 +1,180 @@
+"""Trade-offs page (AppTest): renders every chart from a stored grid, and launches a grid as a process."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pluralign_core import paths
+from pluralign_core.evaluation.evaluate import CLASSIFIER_SCORER, EvaluationConfig, save_result, summarise
+from pluralign_core.experiments import grid
+from pluralign_core.store.database import Store
+from tests.factories import tiny_bundle
+
+TOXICITY = {
+    "base": 3.0,
+    "dpo-preserve-5-point-multi-all": 2.0,
+    "dpo-majority-5-point-multi-all": 2.5,
+    "dpo-preserve-5-point-single-all": 2.2,
+    "dpo-preserve-5-point-multi-women": 2.4,
+    "dpo-preserve-5-point-multi-men": 2.8,
+}
+
+
+pytestmark = pytest.mark.usefixtures("bare_app")
+
+
+def _fake_evaluation(store, cell, state, progress):
+    """Write an evaluation as evaluate_model would, with scores chosen per cell (no model needed)."""
+    evaluation_id = f"evaluation-{state.grid_id}-{cell.cell_id}"
+    keys = pd.DataFrame({"prompt_id": ["p2", "p2-de"], "prompt_key": ["p2", "p2"], "language": ["en", "de"]})
+    rows = []
+    tox = TOXICITY[cell.cell_id]
+    for group, shift in (("all raters", 0.0), ("women", 0.2), ("men", -0.2)):
+        for dimension, better, value in (("toxicity", False, tox + shift), ("helpfulness", True, 3 - shift)):
+            rows.append(
+                keys.assign(
+                    scorer=f"rm-{group}-{dimension}",
+                    group=group,
+                    dimension=dimension,
+                    higher_is_better=better,
+                    scale_min=1.0,
+                    scale_max=5.0,
+                    score=value,
+                )
+            )
+    rows.append(
+        keys.assign(
+            scorer=CLASSIFIER_SCORER,
+            group="classifier",
+            dimension="toxicity",
+            higher_is_better=False,
+            scale_min=0.0,
+            scale_max=1.0,
+            score=tox / 10,
+        )
+    )
+    scores = pd.concat(rows, ignore_index=True)
+    generations = keys.assign(
+        topic="t",
+        prompt_text=["Is it <script>alert(1)</script> fine?", "Geht das?"],
+        response=[f"<b>{cell.cell_id}</b> answer", f"Antwort {cell.cell_id}"],
+    )
+    config = EvaluationConfig.from_dict({**cell.evaluation, "model_id": "base"})
+    folder = paths.subdir("evaluations") / evaluation_id
+    save_result(
+        folder,
+        config,
+        generations,
+        scores,
+        summarise(scores, n_resamples=20),
+        {"evaluation_id": evaluation_id},
+    )
+    store.register_artifact(
+        "evaluation",
+        cell.label,
+        path=folder,
+        dataset_id="tiny",
+        config=config.to_dict(),
+        artifact_id=evaluation_id,
+    )
+    return {"evaluation_id": evaluation_id}
+
+
+@pytest.fixture
+def grid_store(store: Store) -> Store:
+    store.write_dataset(tiny_bundle())
+    config = grid.GridConfig(
+        optimizers=["dpo"],
+        disagreements=["preserve", "majority"],
+        scales=["5-point"],
+        groups=["women", "men"],
+        dataset_id="tiny",
+    )
+    grid.run_grid(store, config, grid_id="grid-test", executor=_fake_evaluation, prepare=lambda s, g: None)
+    return store
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("pages/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_page_renders_every_chart_from_stored_results(grid_store: Store) -> None:
+    at = open_page()
+    headers = [h.value for h in at.header]
+    assert headers == [
+        "Toxicity reduction by design choice",
+        "Models tuned on group G, rated by group H",
+        "Safety vs inclusivity",
+        "Single vs multi-objective",
+        "Sample responses",
+    ]
+    assert at.selectbox(key="grid_pick").value == "grid-test"
+    comparisons = at.dataframe[1].value
+    row = comparisons.set_index("comparison").loc["preserve vs majority"]
+    assert row.a_reduction_pct == pytest.approx(50.0) and row.b_reduction_pct == pytest.approx(25.0)
+    assert row.study_relative_pct == 53.0
+    texts = [t.value for t in at.text]
+    assert "<b>base</b> answer" in texts  # model output shown as plain text, never as HTML
+    assert not any("<script>" in m.value for m in at.markdown)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels.count("Download chart (HTML)") == 5 and labels.count("Download table (CSV)") == 6
+    at.radio(key="grid_measure").set_value("reduction_classifier_pct").run()
+    assert not at.exception
+    table = at.dataframe[1].value.set_index("comparison")
+    assert table.loc["preserve vs majority", "a_reduction_pct"] == pytest.approx((0.3 - 0.2) / 0.3 * 100)
+    at.selectbox(key="grid_heat_dim").set_value("helpfulness").run()
+    at.selectbox(key="grid_prompt").set_value(1).run()
+    assert not at.exception
+    assert "Antwort base" in [t.value for t in at.text]
+
+
+def test_run_button_launches_the_grid_as_a_process(grid_store: Store, monkeypatch) -> None:
+    launched = []
+    monkeypatch.setattr(
+        grid,
+        "launch",
+        lambda preset="demo", dataset_id="", resume=None: (
+            launched.append((preset, dataset_id, resume)) or ("grid-new", 123)
+        ),
+    )
+    at = open_page()
+    at.button(key="grid_run").click().run()
+    assert launched == [("demo", "tiny", None)]
+    assert not at.exception
+
+
+def test_partial_grid_offers_resume(store: Store, monkeypatch) -> None:
+    store.write_dataset(tiny_bundle())
+    config = grid.GridConfig(
+        optimizers=["dpo"],
+        disagreements=["preserve"],
+        scales=["5-point"],
+        groups=[],
+        objectives=["multi"],
+        dataset_id="tiny",
+    )
+
+    def half(store, cell, state, progress):
+        if cell.cell_id != "base":
+            raise RuntimeError("disk full")
+        return _fake_evaluation(store, cell, state, progress)
+
+    grid.run_grid(store, config, grid_id="grid-half", executor=half, prepare=lambda s, g: None)
+    launched = []
+    monkeypatch.setattr(
+        grid,
+        "launch",
+        lambda preset="demo", dataset_id="", resume=None: launched.append(resume) or (resume, 1),
+    )
+    at = open_page()
+    assert (
+        "disk full" in at.dataframe[0].value.set_index("cell").loc["dpo-preserve-5-point-multi-all", "error"]
+    )
+    at.button(key="grid_resume").click().run()
+    assert launched == ["grid-half"]
