@@ -20,6 +20,7 @@ from pluralign_core.analysis import headlines
 from pluralign_core.analysis.effects import CROSS_SEPARATOR, pooled_difference
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.ratings.reading import csv_safe
+from pluralign_core.store import catalog
 from pluralign_core.store.selection import RaterSelection
 
 NONE = "(none)"
@@ -32,8 +33,7 @@ CORRECTIONS = {"holm": "Holm (family-wise)", "bh": "Benjamini–Hochberg (FDR)",
 def _key(dataset_id: str) -> tuple[str, str]:
     """Cache key of a dataset: the store file and the dataset fingerprint (changes when rows change)."""
     store = get_store()
-    row = store.query("SELECT fingerprint FROM datasets WHERE dataset_id = ?", [dataset_id])
-    return str(store.path), "" if row.empty else str(row.fingerprint.iloc[0])
+    return str(store.path), catalog.dataset_fingerprint(store, dataset_id)
 
 
 def _filter(filter_json: str) -> AnalysisFilter:
@@ -49,17 +49,8 @@ def _filter(filter_json: str) -> AnalysisFilter:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _choices(key: tuple[str, str], dataset_id: str) -> dict:
     store = get_store()
-    values = store.query(
-        "SELECT attribute, value, count(DISTINCT rater_id) AS n FROM rater_attributes WHERE dataset_id = ? "
-        "GROUP BY ALL",
-        [dataset_id],
-    )
-    prompts = store.query(
-        "SELECT col, value FROM (SELECT DISTINCT UNNEST(['language', 'topic', 'split']) AS col, "
-        "UNNEST([language, topic, split]) AS value FROM prompts WHERE dataset_id = ?) "
-        "WHERE value IS NOT NULL",
-        [dataset_id],
-    )
+    values = catalog.attribute_value_counts(store, dataset_id)
+    prompts = catalog.prompt_facets(store, dataset_id)
     attributes = store.attributes(dataset_id)
     declared = {a.name: a for a in attributes}
     names = [a.name for a in attributes] + sorted(set(values.attribute) - set(declared))
@@ -72,7 +63,7 @@ def _choices(key: tuple[str, str], dataset_id: str) -> dict:
         "labels": {n: (declared[n].label if n in declared else n) for n in names},
         "multi": {n: bool(declared[n].multi_valued) if n in declared else False for n in names},
         "values": by_attribute,
-        "prompt_values": {c: sorted(prompts.loc[prompts.col == c, "value"]) for c in PROMPT_FILTER_LABELS},
+        "prompt_values": {c: prompts[c] for c in PROMPT_FILTER_LABELS},
         "dimensions": [(d.name, d.label or d.name) for d in store.dimensions(dataset_id)],
     }
 

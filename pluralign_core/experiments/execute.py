@@ -124,7 +124,7 @@ def _register_grid(store: Store, state: GridState) -> None:
 
 def prepare_reward_models(store: Store, state: GridState) -> None:
     """Train (once per grid) every needed group's reward model for every dimension; ids go to grid.json."""
-    from pluralign_core.rewards.group_models import registered_reward_models, train_group_reward_models
+    from pluralign_core.rewards.training import registered_reward_models, train_group_reward_models
 
     dataset_id = state.data["dataset_id"]
     cells = [cell_from_state(state.cells[c]) for c in state.data["cell_order"]]
