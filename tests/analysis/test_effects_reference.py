@@ -66,3 +66,17 @@ def test_absolute_difference_ci_matches_clustered_ols(store: Store):
         assert r.diff == pytest.approx(fit.params["g"])
         assert (r.diff_ci_low, r.diff_ci_high) == pytest.approx((low, high), rel=1e-9)
         assert r.estimable
+
+
+def test_analyze_command_shows_not_estimable_and_the_definition(store: Store, capsys):
+    from pluralign_core import cli
+
+    store.write_dataset(lonely_bundle())
+    code = cli.main(["analyze", "--dataset", "lonely", "--attribute", "gender", "--min-group-raters", "1"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "vs woman" in printed and "not estimable" in printed and "None" not in printed
+    assert "100 × (group mean / reference mean − 1)" in printed
+    with pytest.raises(SystemExit):
+        cli.main(["analyze", "--help"])
+    assert "scale points" in capsys.readouterr().out
