@@ -17,9 +17,12 @@ vary within a response to 0 with p = 1. Here the same model is fitted exactly an
 ``V = σ²(I + λ ZZ')`` (``Z`` the rater indicators, λ = τ²/σ²) Woodbury gives
 ``V⁻¹ = σ⁻²(I − Z diag(λ/(1 + λ n_r)) Z')``, so every quantity REML needs — ``W'V⁻¹W``, ``W'V⁻¹y`` for
 ``W = [groups | response dummies]`` — comes from per-rater and per-response sums, never an n × responses
-matrix. The profiled REML criterion is minimised over ``log λ`` alone; it matches MixedLM with response
-dummies to four decimals in the tests. Why response *fixed* effects rather than crossed random effects:
-the group coefficient must not borrow from responses (languages, prompt sets) that only some groups rated.
+matrix. The profiled REML criterion is minimised over ``log λ`` alone; coefficients and standard errors
+agree with MixedLM with response dummies to about 1e-5 (the tests hold them to 1%), in 0.7 s for a
+dimension five times study size (1,095 raters, 27,375 ratings, 264 responses). Why response *fixed*
+effects rather than crossed random effects: the group coefficient must not borrow from responses
+(languages, prompt sets) that only some groups rated, and crossed effects in statsmodels (variance
+components in one all-encompassing group) took ~40 s per dimension.
 
 **Not identified**: a group indicator is identified only if it varies *within* responses after the other
 indicators are accounted for (the within-response centred indicator is not a combination of the others).
