@@ -147,7 +147,7 @@ def _problems(cls: type, errors: list[Mapping[str, Any]]) -> list[tuple[str, str
         if kind == "unexpected_keyword_argument":
             parent = "".join(path[:-1]).lstrip(".")
             unknown.setdefault(parent, (owner, []))[1].append(str(error["loc"][-1]))
-            problems.setdefault(parent, "")
+            problems.setdefault(f"\0{parent}", "")  # holds the place; filled in below
         elif kind in ("missing_argument", "missing"):
             expected = type_name(annotation)
             problems.setdefault(key, f"missing; this required {_kind(owner)} field expects {expected}")
@@ -158,11 +158,14 @@ def _problems(cls: type, errors: list[Mapping[str, Any]]) -> list[tuple[str, str
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             expected = type_name(annotation) if annotation is not None else "a different value"
             problems.setdefault(key, f"expected {expected}, got {shown} ({error['msg']})")
-    for parent, (owner, keys) in unknown.items():
-        del problems[parent]
-        key = ".".join(filter(None, [parent, keys[0]])) if len(keys) == 1 else parent
-        problems[key] = _unknown_keys(owner, keys)
-    return list(problems.items())
+    described = []
+    for key, message in problems.items():
+        if key.startswith("\0"):
+            owner, keys = unknown[key[1:]]
+            key = ".".join(filter(None, [key[1:], keys[0]])) if len(keys) == 1 else key[1:]
+            message = _unknown_keys(owner, keys)
+        described.append((key, message))
+    return described
 
 
 def _parse_yaml(text: str, source: str) -> dict[str, Any]:
