@@ -35,7 +35,7 @@ import pandas as pd
 import yaml
 
 from pluralign_core import paths
-from pluralign_core.config_base import YamlConfig
+from pluralign_core.config_base import TextList, YamlConfig
 from pluralign_core.models.adapters import check_adapter_folder
 from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.store.database import Store
@@ -78,10 +78,13 @@ class EvaluationConfig(YamlConfig):
         default="",
         metadata={"help": "base model reference; empty = the adapter's own base (or the embedded SmolLM2)"},
     )
-    languages: list[str] = field(
+    languages: TextList = field(
         default_factory=lambda: ["en", "de"], metadata={"help": "prompt languages to answer"}
     )
-    split: str = field(default="heldout", metadata={"help": "which prompts: 'heldout' (default) or 'train'"})
+    split: str = field(
+        default="heldout",
+        metadata={"help": "which prompts: 'heldout' (default) or 'train'", "choices": ("heldout", "train")},
+    )
     max_prompts: int = field(default=0, metadata={"help": "at most this many prompts per language; 0 = all"})
     max_new_tokens: int = field(default=96, metadata={"help": "longest answer, in tokens"})
     greedy: bool = field(default=True, metadata={"help": "greedy decoding (deterministic); off = sampling"})
