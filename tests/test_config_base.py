@@ -20,7 +20,8 @@ import yaml
 from pluralign_core import paths
 from pluralign_core.config_base import ConfigError, TextList, YamlConfig
 from pluralign_core.evaluation.evaluate import EvaluationConfig
-from pluralign_core.experiments.grid import GridConfig, plan_grid, preset
+from pluralign_core.experiments.grid_config import GridConfig, preset
+from pluralign_core.experiments.plan import plan_cells
 from pluralign_core.ratings.simulate import DEFAULT_CONFIG_PATH, SimulationConfig
 from pluralign_core.ratings.spec import ImportSpec
 from pluralign_core.training.config import RunConfig
@@ -263,7 +264,7 @@ def test_every_run_config_recipe_in_the_docs_loads() -> None:
 def test_grid_presets_plan_cells_whose_configs_load(name: str) -> None:
     grid = preset(name, dataset_id="survey")
     assert GridConfig.from_yaml(grid.to_yaml()) == grid
-    cells = plan_grid(grid)
+    cells = plan_cells(grid)
     assert any(cell.run for cell in cells)
     for cell in cells:
         data = {"prompt_set": "/p", "reward_models": ["/r"]} if cell.optimizer == "grpo" else {}
