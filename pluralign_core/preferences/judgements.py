@@ -32,6 +32,8 @@ One unit of mass per response pair, not per judgement, because the quantity DPO 
 expected loss of one random judgement on a random response pair: ``K`` is the sample size behind ``p`` and
 ``d`` (their precision), not the pair's importance, and it keeps majority's usual unit weight. With the
 weighted loss switched off, ``preserve`` falls back to counting each matched, decisive judgement once.
+The rule fixes the loss per optimizer step, not the number of steps: ``preserve`` spreads a pair over about
+``K·d`` rows, so an epoch of it holds more steps than one of ``soft``; compare modes at equal steps.
 
 **Intensity.** A judgement is ordinal: a slight and a strong preference count the same. The two raters
 compared rated different responses, so the size of their score difference mixes the responses' difference
