@@ -40,7 +40,7 @@ import yaml
 
 from pluralign_core import paths
 from pluralign_core.config_base import YamlConfig
-from pluralign_core.evaluation.evaluate import EvaluationConfig
+from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection

@@ -8,17 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pluralign_core.evaluation.evaluate import (
-    CLASSIFIER_SCORER,
-    SUMMARY_COLUMNS,
-    EvaluationConfig,
-    bootstrap_ci,
-    evaluate_model,
-    evaluations,
-    load_evaluation,
-    relative_change,
-    summarise,
-)
+from pluralign_core.evaluation.config import CLASSIFIER_SCORER, SUMMARY_COLUMNS, EvaluationConfig
+from pluralign_core.evaluation.evaluate import evaluate_model
+from pluralign_core.evaluation.results import evaluations, load_evaluation, relative_change
+from pluralign_core.evaluation.scoring import bootstrap_ci, summarise
 from pluralign_core.evaluation.toxicity_classifier import ProfanityCheckClassifier, lexicon_score
 from pluralign_core.rewards.group_models import train_group_reward_models
 from pluralign_core.store.selection import RaterSelection
