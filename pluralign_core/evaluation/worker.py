@@ -7,6 +7,8 @@ store, because it reads the held-out prompts and reward models and registers its
 the DuckDB file only for the length of each operation, so the app keeps working meanwhile.
 
 ``pluralign evaluate`` calls :func:`run_evaluation` in its own process, so both ways run the same code.
+``$PLURALIGN_STEP_DELAY`` (seconds after each progress event, as for training steps) slows an evaluation
+down so that a demo or a test can watch and cancel it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from pluralign_core import launcher
 from pluralign_core.evaluation.config import PROGRESS_LOG, ProgressCallback, read_config
 from pluralign_core.store.database import Store
+from pluralign_core.training.callbacks import STEP_DELAY_ENV
 from pluralign_core.training.queue import (
     CONFIG_FILE,
     JobCancelled,
@@ -45,6 +48,7 @@ def run_evaluation(
     folder = Path(folder).resolve()
     config = read_config(folder / CONFIG_FILE)
     log = folder / PROGRESS_LOG
+    delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0)
     write_status(
         folder,
         state="running",
@@ -59,6 +63,8 @@ def run_evaluation(
         append_event(
             log, {"event": "progress", "time": time.time(), "fraction": fraction, "message": message}
         )
+        if delay:
+            time.sleep(delay)
         if progress:
             progress(fraction, message)
 
