@@ -95,7 +95,7 @@ def _job_detail(queue: EvaluationQueue, job) -> None:
         st.progress(min(max(job.fraction, 0.0), 1.0), text=f"{job.evaluation_id}: {text}")
         if st.button("Cancel", key=f"eval_cancel_{job.evaluation_id}", icon=":material/stop:"):
             queue.cancel(job.evaluation_id)
-            st.rerun(scope="fragment")
+            st.rerun()  # the whole page: a click may come in a full run, where a fragment rerun is refused
         return
     st.error(f"Evaluation {job.evaluation_id} {job.state}: {job.error or 'stopped before it finished'}")
     with st.expander("Log", expanded=job.state != "cancelled"):
