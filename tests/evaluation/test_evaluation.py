@@ -175,3 +175,7 @@ def test_cli_evaluates_and_compares(store, tiny_model_dir, capsys):
     out = capsys.readouterr().out
     assert "improvement_pct" in out and "gender=woman" in out
     assert cli.main(["evaluate", "--list"]) == 0
+    capsys.readouterr()
+    assert cli.main(["jobs", "list", "--kind", "evaluate"]) == 0  # run in the foreground, listed as a job
+    listed = capsys.readouterr().out
+    assert first in listed and listed.count("completed") == 2
