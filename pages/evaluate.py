@@ -11,6 +11,7 @@ download each table.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import plotly.express as px
@@ -88,7 +89,7 @@ def _launch_form(store, dataset_id: str) -> None:
     st.success(f"Queued evaluation `{evaluation_id}` of {label}; follow it below.")
 
 
-def _job_detail(queue: EvaluationQueue, job) -> None:
+def _job_detail(queue: EvaluationQueue, job: Any) -> None:
     """Progress bar and Cancel for an active evaluation; the error and log for one that did not finish."""
     if job.state in ACTIVE:
         text = f"{job.state} · {job.message or 'waiting for a free slot'}"
