@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from pluralign_core.config_base import YamlConfig
-from pluralign_core.evaluation.evaluate import EvaluationConfig
+from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.preferences.config import DISAGREEMENT, SCALES
 from pluralign_core.training.config import ALGORITHMS, RunConfig
