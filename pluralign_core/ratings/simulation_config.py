@@ -318,7 +318,9 @@ class SimulationConfig(YamlConfig):
             return super().from_dict({**data, **model})
         except SimulationConfigError:
             raise
-        except (TypeError, ValueError) as error:
+        except ValueError as error:  # the base class names unknown keys and the known ones
+            raise SimulationConfigError(str(error)) from error
+        except TypeError as error:  # a missing required field
             raise SimulationConfigError(f"simulation config: {error}") from error
 
     @classmethod

@@ -13,6 +13,9 @@ For a rating of response ``i`` by rater ``r`` on dimension ``d`` the mean is
     + sum over interaction rules matching i of the shift for r's value
     + sum over contested axes of position(r) * polarisation[i, axis, d]   (contested prompts only)
 
+The polarisation is centred within each prompt: it changes which answer a group prefers, not how a group
+rates the prompt on average, so it adds disagreement without adding seed-to-seed scatter to group means.
+
 Random draws come from independent child streams of one seed, so that changing an effect size leaves the
 population, the response effects and the noise untouched; the calibration relies on that.
 """
@@ -233,8 +236,8 @@ class RatingModel:
         latent = self.response_mean[response_rows] + self.rater_mean[raters][:, None, :]
         for dimension, per_rater, mask in self.interaction_shift:
             latent[:, :, dimension] += per_rater[raters][:, None] * mask[response_rows]
-        if self.positions.shape[1]:
-            latent += np.einsum("ra,rjad->rjd", self.positions[raters], self.polarisation[response_rows])
+        for axis in range(self.positions.shape[1]):  # one axis at a time: no (n, m, axes, d) temporary
+            latent += self.positions[raters, axis][:, None, None] * self.polarisation[response_rows, axis]
         return latent
 
 
@@ -277,6 +280,7 @@ def build_model(
     rng = rngs["contested"]
     is_contested = rng.random(len(keys)) < contested.prompt_share
     polarisation = contested.sd * rng.standard_normal((len(keys), k, len(axes), n_dims))
+    polarisation -= polarisation.mean(axis=1, keepdims=True)  # reorders a prompt's answers, keeps its level
     polarisation *= is_contested[:, None, None, None]
     polarisation = _shared_across_languages(
         grid, polarisation.reshape(len(keys) * k, len(axes), n_dims), n_responses
