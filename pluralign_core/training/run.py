@@ -88,6 +88,8 @@ def run_training(run_dir: Path | str, callbacks: list[Any] | None = None) -> dic
     try:
         if config.algorithm == "dpo":
             from pluralign_core.training import dpo as algorithm
+        elif config.algorithm == "sft":
+            from pluralign_core.training import sft as algorithm
         else:
             from pluralign_core.training import grpo as algorithm
         progress = [JsonlProgressCallback(run_dir / LOG_FILE), *(callbacks or [])]
