@@ -80,8 +80,8 @@ def render(config: RunConfig, run_id: str, metrics: dict[str, Any], facts: dict[
             + ", ".join(f"`{p}` × {w:g}" for p, w in zip(config.reward_models, weights, strict=True))
         )
     lines += [
-        f"- **Optimizer**: AdamW, learning rate {config.learning_rate:g}, {config.lr_scheduler_type} schedule "
-        f"({config.warmup_steps} warm-up steps), "
+        f"- **Optimizer**: AdamW, learning rate {config.learning_rate:g}, {config.lr_scheduler_type} "
+        f"schedule ({config.warmup_steps} warm-up steps), "
         f"batch {config.per_device_train_batch_size} × {config.gradient_accumulation_steps} accumulation, "
         f"{config.max_steps or config.num_train_epochs} {'steps' if config.max_steps else 'epochs'}, "
         f"seed {config.seed}",
