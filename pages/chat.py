@@ -2,7 +2,7 @@
 each reply with the predicted rating of the selected rater groups on every dimension.
 
 Thin UI over :mod:`pluralign_core.chat.pool` (shared model pool, streaming, export) and
-:mod:`pluralign_core.rewards.group_models` (group reward models). Model output is rendered with
+:mod:`pluralign_core.rewards.training` (group reward models). Model output is rendered with
 ``st.markdown`` /
 ``st.write_stream`` only, never as raw HTML.
 """
@@ -27,7 +27,7 @@ from pluralign_core.chat.pool import (
     default_base_ref,
     rate_reply,
 )
-from pluralign_core.rewards.group_models import (
+from pluralign_core.rewards.training import (
     default_groups,
     load_group_reward_models,
     registered_reward_models,

@@ -27,6 +27,7 @@ from pluralign_core.ratings.importing import (
     spec_path,
 )
 from pluralign_core.ratings.reading import ImportSource, Problems, Table, read_table
+from pluralign_core.store import catalog
 
 NONE = "— none —"
 EXAMPLES_DIR = paths.DATA_DIR / "examples"
@@ -38,15 +39,7 @@ NOT_STATED = "not stated"
 def composition(db: str, dataset_id: str, fingerprint: str, attribute: str) -> pd.DataFrame:
     """Raters per value of one attribute; raters without a value count as "not stated"."""
     del fingerprint  # part of the cache key only: a replaced dataset gets a new fingerprint
-    return get_store().query(
-        """
-        SELECT coalesce(a.value, ?) AS value, count(DISTINCT r.rater_id) AS raters
-        FROM raters r LEFT JOIN rater_attributes a
-          ON a.dataset_id = r.dataset_id AND a.rater_id = r.rater_id AND a.attribute = ?
-        WHERE r.dataset_id = ? GROUP BY 1
-        """,
-        [NOT_STATED, attribute, dataset_id],
-    )
+    return catalog.attribute_composition(get_store(), dataset_id, attribute, NOT_STATED)
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)

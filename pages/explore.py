@@ -17,9 +17,11 @@ import streamlit as st
 from pages._frame import active_dataset_id, get_store, simulated_notice
 from pluralign_core import analysis
 from pluralign_core.analysis import headlines
-from pluralign_core.analysis.effects import CROSS_SEPARATOR, pooled_difference
+from pluralign_core.analysis.effects import CROSS_SEPARATOR, DEFINITION, pooled_difference
 from pluralign_core.analysis.filters import AnalysisFilter
+from pluralign_core.analysis.regression import METHOD
 from pluralign_core.ratings.reading import csv_safe
+from pluralign_core.store import catalog
 from pluralign_core.store.selection import RaterSelection
 
 NONE = "(none)"
@@ -32,8 +34,7 @@ CORRECTIONS = {"holm": "Holm (family-wise)", "bh": "Benjamini–Hochberg (FDR)",
 def _key(dataset_id: str) -> tuple[str, str]:
     """Cache key of a dataset: the store file and the dataset fingerprint (changes when rows change)."""
     store = get_store()
-    row = store.query("SELECT fingerprint FROM datasets WHERE dataset_id = ?", [dataset_id])
-    return str(store.path), "" if row.empty else str(row.fingerprint.iloc[0])
+    return str(store.path), catalog.dataset_fingerprint(store, dataset_id)
 
 
 def _filter(filter_json: str) -> AnalysisFilter:
@@ -49,17 +50,8 @@ def _filter(filter_json: str) -> AnalysisFilter:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _choices(key: tuple[str, str], dataset_id: str) -> dict:
     store = get_store()
-    values = store.query(
-        "SELECT attribute, value, count(DISTINCT rater_id) AS n FROM rater_attributes WHERE dataset_id = ? "
-        "GROUP BY ALL",
-        [dataset_id],
-    )
-    prompts = store.query(
-        "SELECT col, value FROM (SELECT DISTINCT UNNEST(['language', 'topic', 'split']) AS col, "
-        "UNNEST([language, topic, split]) AS value FROM prompts WHERE dataset_id = ?) "
-        "WHERE value IS NOT NULL",
-        [dataset_id],
-    )
+    values = catalog.attribute_value_counts(store, dataset_id)
+    prompts = catalog.prompt_facets(store, dataset_id)
     attributes = store.attributes(dataset_id)
     declared = {a.name: a for a in attributes}
     names = [a.name for a in attributes] + sorted(set(values.attribute) - set(declared))
@@ -72,7 +64,7 @@ def _choices(key: tuple[str, str], dataset_id: str) -> dict:
         "labels": {n: (declared[n].label if n in declared else n) for n in names},
         "multi": {n: bool(declared[n].multi_valued) if n in declared else False for n in names},
         "values": by_attribute,
-        "prompt_values": {c: sorted(prompts.loc[prompts.col == c, "value"]) for c in PROMPT_FILTER_LABELS},
+        "prompt_values": {c: prompts[c] for c in PROMPT_FILTER_LABELS},
         "dimensions": [(d.name, d.label or d.name) for d in store.dimensions(dataset_id)],
     }
 
@@ -166,6 +158,19 @@ def _headline_panel(table: pd.DataFrame) -> None:
 
 
 # ----------------------------------------------------------------------------- small UI helpers
+def _labelled(table: pd.DataFrame, missing: str):
+    """The table with its empty cells (NaN) shown as ``missing`` ("not estimable", "not identified")
+    rather than "None"; the data and the CSV keep NaN."""
+    return table.style.format(na_rep=missing, precision=4)
+
+
+def _largest_group(table: pd.DataFrame) -> int:
+    """Position of the group with the most raters: the default reference for comparisons."""
+    sizes = table.assign(label=_group_label(table)).groupby("label", sort=False).n_raters.max()
+    labels = list(dict.fromkeys(_group_label(table)))
+    return labels.index(max(labels, key=lambda g: (sizes[g], -labels.index(g))))
+
+
 def _downloads(table: pd.DataFrame, name: str, fig: go.Figure | None = None) -> None:
     """CSV of the table and, with a figure, a standalone HTML of the chart (PNG: the chart's camera icon)."""
     left, right = st.columns(2)
@@ -265,7 +270,7 @@ def _likert_chart(table: pd.DataFrame, dim_labels: dict[str, str], scale_labels:
 
 def _heatmap(table: pd.DataFrame, dim_labels: dict[str, str]) -> go.Figure:
     stars = table.significant.map({True: " *", False: ""})
-    text = table.pct_diff.map("{:+.1f}%".format) + stars
+    text = table.pct_diff.map("{:+.1f}%".format).where(table.estimable, "not estimable") + stars
     pivot = table.assign(text=text, dimension_label=table.dimension.map(dim_labels).fillna(table.dimension))
     values = pivot.pivot(index="group", columns="dimension_label", values="pct_diff")
     labels = pivot.pivot(index="group", columns="dimension_label", values="text")
@@ -291,6 +296,7 @@ def _heatmap(table: pd.DataFrame, dim_labels: dict[str, str]) -> go.Figure:
 
 
 def _coefficient_chart(table: pd.DataFrame, dim_labels: dict[str, str]) -> go.Figure:
+    table = table[table.identified]
     data = table.assign(
         dimension_label=table.dimension.map(dim_labels).fillna(table.dimension),
         plus=table.ci_high - table.coef,
@@ -433,8 +439,10 @@ group_labels = list(dict.fromkeys(_group_label(means)))
 reference = st.selectbox(
     "Reference group for % differences",
     group_labels,
+    index=_largest_group(means),
     key=f"explore_reference_{attribute}_{attribute2}",
-    help="Each other group's mean is compared with this group's: 100 × (group / reference − 1).",
+    help=f"Each other group is compared with this one (default: the group with the most raters). "
+    f"{DEFINITION}.",
 )
 
 tab_means, tab_likert, tab_diff, tab_model, tab_agree = st.tabs(
@@ -463,21 +471,27 @@ with tab_diff:
         st.info("Only one group has ratings here, so there is nothing to compare.")
     else:
         st.caption(
-            f"Percent difference of each group's mean rating from **{reference}** (the study's metric); "
-            f"* = significant at 5% after {CORRECTIONS[correction]} correction across all cells shown. "
-            "CIs by the delta method, clustered by rater."
+            f"Difference of each group's mean rating from **{reference}**: {DEFINITION} (`diff`, with its "
+            f"95% CI). * = significant at 5% after {CORRECTIONS[correction]} correction across all cells "
+            "shown. CIs by the delta method, clustered by rater. A comparison with a group of fewer than 2 "
+            "raters is *not estimable*: one rater gives no rater-clustered CI or p-value."
         )
         fig = _heatmap(diffs, dim_labels)
         st.plotly_chart(fig, key="chart_diffs")
-        first = ["dimension", "group", "reference", "pct_diff", "pct_ci_low", "pct_ci_high", "p_adjusted"]
+        first = [
+            "dimension", "group", "reference", "diff", "diff_ci_low", "diff_ci_high",
+            "pct_diff", "pct_ci_low", "pct_ci_high", "p_adjusted",
+        ]  # fmt: skip
         diffs = diffs[first + [c for c in diffs.columns if c not in first]]
-        st.dataframe(diffs, hide_index=True, width="stretch")
+        st.dataframe(_labelled(diffs, "not estimable"), hide_index=True, width="stretch")
         _downloads(diffs, f"percent_differences_{attribute}", fig)
 
 with tab_model:
     st.caption(
-        "Rating ~ group + response fixed effects + random intercept per rater (REML, statsmodels MixedLM): "
-        "a group coefficient compares raters on the same responses, after each rater's overall leniency."
+        f"Fitted: {METHOD}. A coefficient is the difference from the reference group in scale points "
+        "among raters of the same responses, after each rater's overall leniency. A group that never rated "
+        "the same responses as the others (e.g. a country whose raters saw answers in their own language "
+        "only) is *not identified*: the response effects absorb its whole difference."
     )
     if attribute2:
         st.info("The mixed model uses the first attribute only.")
@@ -492,9 +506,10 @@ with tab_model:
             for note in notes:
                 st.caption(f":material/info: {note}")
             if not coefficients.empty:
-                fig = _coefficient_chart(coefficients, dim_labels)
-                st.plotly_chart(fig, key="chart_model")
-                st.dataframe(coefficients, hide_index=True, width="stretch")
+                fig = _coefficient_chart(coefficients, dim_labels) if coefficients.identified.any() else None
+                if fig is not None:
+                    st.plotly_chart(fig, key="chart_model")
+                st.dataframe(_labelled(coefficients, "not identified"), hide_index=True, width="stretch")
                 _downloads(coefficients, f"mixed_model_{attribute}", fig)
 
 with tab_agree:
@@ -502,7 +517,9 @@ with tab_agree:
     st.caption(
         "Krippendorff's alpha (ordinal) among all raters and among the raters of each group: 1 = perfect "
         "agreement, 0 = no more than chance. Below: how much of the spread of ratings of the same response "
-        "lies between groups rather than within them."
+        "lies between groups rather than within them, beyond what chance alone puts between a few ratings' "
+        "group means (`share_between_raw` minus its expectation with no group effect; near 0 when groups "
+        "do not differ)."
     )
     alpha_view = alphas.assign(dimension=alphas.dimension.map(dim_labels).fillna(alphas.dimension))
     fig = px.bar(

@@ -26,6 +26,7 @@ from pluralign_core.preferences.build import (
 )
 from pluralign_core.preferences.export import export_preferences
 from pluralign_core.ratings.reading import csv_safe
+from pluralign_core.store import catalog
 
 DISAGREEMENT_LABELS = {
     "majority": "Majority vote",
@@ -46,8 +47,7 @@ PREVIEW_COLUMNS = [
 
 def _fingerprint(dataset_id: str) -> tuple[str, str]:
     store = get_store()
-    row = store.query("SELECT fingerprint FROM datasets WHERE dataset_id = ?", [dataset_id])
-    return str(store.path), "" if row.empty else str(row.fingerprint.iloc[0])
+    return str(store.path), catalog.dataset_fingerprint(store, dataset_id)
 
 
 @st.cache_data(show_spinner="Building preference pairs…", max_entries=16)
@@ -61,11 +61,7 @@ def build(config: PreferenceConfig) -> PreferenceResult:
 
 @st.cache_data(max_entries=8)
 def _attribute_values(dataset_id: str, _key: tuple[str, str]) -> dict[str, list[str]]:
-    rows = get_store().query(
-        "SELECT attribute, value, count(*) AS n FROM rater_attributes WHERE dataset_id = ? "
-        "GROUP BY attribute, value ORDER BY attribute, value",
-        [dataset_id],
-    )
+    rows = catalog.attribute_value_counts(get_store(), dataset_id)
     return {a: list(group.value) for a, group in rows.groupby("attribute", sort=True)}
 
 
@@ -143,10 +139,7 @@ def _config_widgets(dataset_id: str) -> PreferenceConfig:
             disabled=disagreement != "majority",
         )
         fmt = st.radio("Format", ["conversational", "plain"], horizontal=True, key="format")
-        languages = store.query(
-            "SELECT DISTINCT language FROM prompts WHERE dataset_id = ? AND language IS NOT NULL ORDER BY 1",
-            [dataset_id],
-        ).language.tolist()
+        languages = catalog.prompt_facets(store, dataset_id)["language"]
         language = st.selectbox("Prompt language", ["all", *languages], key="language")
         cap = st.number_input("Max pairs per prompt (0 = no limit)", 0, 100_000, 0, key="cap")
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
@@ -242,10 +235,7 @@ def _compare(config: PreferenceConfig, result: PreferenceResult, values: dict[st
     )
     if contested.empty:
         return
-    texts = get_store().query(
-        "SELECT response_id, text FROM responses WHERE dataset_id = ?", [config.dataset_id]
-    )
-    text = dict(zip(texts.response_id, texts.text, strict=True))
+    text = catalog.response_texts(get_store(), config.dataset_id)
     table = contested.assign(text_a=contested.response_a.map(text), text_b=contested.response_b.map(text))[
         [
             "prompt_id",

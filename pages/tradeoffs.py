@@ -1,10 +1,9 @@
 """Trade-offs: run the study's design-choice grid and compare the resulting models in one place.
 
-Thin UI over :mod:`pluralign_core.experiments.grid` (launch / resume / stop a grid as a separate process) and
-:mod:`pluralign_core.experiments.tradeoffs` (the tables). Results are read from the grid's ``grid.json`` and
-the stored
-evaluations, cached on the grid id and its last update time, so widgets that only change a chart do not
-reload anything.
+Thin UI over :mod:`pluralign_core.experiments` (the grid's plan, its saved state, launch / resume / stop
+through :mod:`~pluralign_core.experiments.process`) and :mod:`pluralign_core.experiments.tradeoffs` (the
+tables). Results are read from the grid's ``grid.json`` and the stored evaluations, cached on the grid id
+and its last update time, so widgets that only change a chart do not reload anything.
 """
 
 from __future__ import annotations
@@ -16,7 +15,10 @@ import streamlit as st
 
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
-from pluralign_core.experiments import grid, tradeoffs
+from pluralign_core.experiments import process, tradeoffs
+from pluralign_core.experiments.grid_config import preset
+from pluralign_core.experiments.plan import plan_grid
+from pluralign_core.experiments.state import list_grids, load_grid
 from pluralign_core.ratings.reading import csv_safe
 
 MEASURES = {
@@ -28,7 +30,7 @@ MEASURES = {
 @st.cache_data(show_spinner="Loading the grid's evaluations…", max_entries=16)
 def _results(home: str, grid_id: str, updated: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     del home, updated  # cache keys only
-    state = grid.load_grid(grid_id)
+    state = load_grid(grid_id)
     return tradeoffs.load_grid_results(state.data, paths.subdir("evaluations"))
 
 
@@ -68,7 +70,7 @@ st.markdown(
     "prompts (an offline toxicity classifier and every group's reward models) and draws the trade-offs "
     "below, with the study's reported effects as reference markers."
 )
-with st.expander("Run the comparison grid", expanded=not grid.list_grids()):
+with st.expander("Run the comparison grid", expanded=not list_grids()):
     choice = st.radio(
         "Budget preset",
         ["demo", "full"],
@@ -76,19 +78,16 @@ with st.expander("Run the comparison grid", expanded=not grid.list_grids()):
         key="grid_preset",
         captions=["~30 min on 2 CPU cores, embedded model", "for a GPU (hours on a CPU)"],
     )
-    plan = grid.plan_grid(
-        grid.preset(choice, dataset_id=dataset_id), dataset_id, [d.name for d in store.dimensions(dataset_id)]
-    )
+    plan = plan_grid(store, preset(choice, dataset_id=dataset_id))
     st.caption(
-        f"{len(plan)} cells, {sum(c.trains for c in plan)} training runs: "
-        + ", ".join(c.cell_id for c in plan)
+        f"{len(plan.cells)} cells, {plan.training_runs} training runs: " + ", ".join(plan.cell_ids),
     )
     if st.button("Run grid", type="primary", key="grid_run"):
-        grid_id, pid = grid.launch(choice, dataset_id)
+        grid_id, pid = process.launch(choice, dataset_id)
         st.session_state["grid_selected"] = grid_id
         st.success(f"Started grid {grid_id} (process {pid}). Progress appears below.")
 
-states = [s for s in grid.list_grids() if s.data.get("dataset_id") == dataset_id]
+states = [s for s in list_grids() if s.data.get("dataset_id") == dataset_id]
 if not states:
     st.info("No grid has run on this dataset yet. Start one above (or `pluralign grid --preset demo`).")
     st.stop()
@@ -99,14 +98,14 @@ grid_id = st.selectbox(
     ids,
     index=ids.index(selected) if selected in ids else 0,
     key="grid_pick",
-    format_func=lambda i: f"{i} ({grid.load_grid(i).data.get('state')})",
+    format_func=lambda i: f"{i} ({load_grid(i).data.get('state')})",
 )
 
 
 @st.fragment(run_every=5)
 def _progress(grid_id: str) -> None:
-    state = grid.load_grid(grid_id)
-    running = grid.is_running(state)
+    state = load_grid(grid_id)
+    running = process.is_running(state)
     progress = state.data.get("progress", {})
     counts = state.counts()
     st.progress(
@@ -123,15 +122,15 @@ def _progress(grid_id: str) -> None:
     buttons = st.columns(3)
     if running:
         if buttons[0].button("Stop grid", key="grid_stop"):
-            grid.stop(grid_id)
+            process.stop(grid_id)
             st.rerun()
     elif counts["done"] < len(state.cells) and buttons[0].button("Resume grid", key="grid_resume"):
-        grid.launch(resume=grid_id)
+        process.launch(resume=grid_id)
         st.rerun()
 
 
 _progress(grid_id)
-state = grid.load_grid(grid_id)
+state = load_grid(grid_id)
 cells, long, generations = _results(str(paths.home()), grid_id, float(state.data.get("updated", 0)))
 if long.empty:
     st.info("No finished evaluations in this grid yet; charts appear as cells finish.")

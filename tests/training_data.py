@@ -59,7 +59,9 @@ def make_prompt_set(folder: Path, n: int = 4) -> Path:
 
 def make_reward_model(folder: Path) -> Path:
     """A real pluralign reward model folder with hand-set weights (likes 'listen', dislikes 'rude')."""
-    from pluralign_core.rewards.group_models import RewardModel, RewardModelConfig, TextFeatures
+    from pluralign_core.rewards.config import RewardModelConfig
+    from pluralign_core.rewards.features import TextFeatures
+    from pluralign_core.rewards.model import RewardModel
 
     config = RewardModelConfig(dataset_id="tiny", dimension="helpfulness")
     features = TextFeatures.fit(["I am here to listen", "people are rude"], config)

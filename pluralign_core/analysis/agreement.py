@@ -9,11 +9,16 @@ Alpha-Reliability"): each unit (here: a response on one dimension) with ``m_u �
 with the *ordinal* distance ``δ²_ck = (Σ_{g=c..k} n_g − (n_c + n_k)/2)²`` over the marginals ``n_g``. Only
 per-unit score counts leave DuckDB.
 
-The between/within split is a variance decomposition inside each unit: squared deviations of ratings
-from their unit mean are split into the part explained by the rater's group (group means within the
-unit) and the part left within groups. ``share_between`` near 0 means groups disagree no more than any
-two raters do; the study's group effects show up as a few percent. For a multi-valued attribute a rater
-counts once per group they list, so the split is taken over those expanded rows.
+The between/within split is a one-way ANOVA inside each unit: squared deviations of ratings from their
+unit mean (``ss_total``) are split into the part explained by the rater's group (group means within the
+unit, ``ss_between``) and the part left within groups. The raw ratio ``ss_between / ss_total`` is biased
+upward: even with no group effect, ``k_u`` group means of a few ratings each scatter by chance, and
+``E[ss_between_u] = (k_u − 1) σ²_u`` (about (k − 1)/(m − 1) of the total: 0.4 for five age bands and ten
+ratings per response). ``share_between`` therefore removes that expectation, estimating ``σ²_u`` by the
+unit's within-group mean square (the pooled one for units with no within-group degrees of freedom) — the
+ω²-style correction of ANOVA — and truncates at 0. It is near 0 when groups do not differ and keeps the
+raw value when ratings within a group agree perfectly. For a multi-valued attribute a rater counts once per
+group they list, so the split is taken over those expanded rows.
 """
 
 from __future__ import annotations
@@ -179,9 +184,12 @@ def disagreement_decomposition(
     dimensions: list[str] | None = None,
     filter: AnalysisFilter | None = None,
 ) -> pd.DataFrame:
-    """Per dimension: how much of the spread of ratings around each response's mean lies between groups.
+    """Per dimension: how much of the spread of ratings around each response's mean lies between groups,
+    beyond what chance alone puts there (see the module docstring).
 
-    Columns: ``dimension, ss_total, ss_between, ss_within, share_between, share_within``.
+    Columns: ``dimension, ss_total, ss_between, ss_within, ss_between_null, share_between_raw,
+    share_between, share_within`` (``ss_between_null``: the between-group sum of squares expected with no
+    group effect; ``share_within = 1 − share_between``).
     """
     kept, params = (filter or AnalysisFilter()).ratings_sql(dataset_id, dimensions)
     cells = store.query(
@@ -195,21 +203,29 @@ def disagreement_decomposition(
         """,
         [*params, dataset_id, attribute],
     )
-    columns = ["dimension", "ss_total", "ss_between", "ss_within", "share_between", "share_within"]
+    columns = [
+        "dimension", "ss_total", "ss_between", "ss_within", "ss_between_null",
+        "share_between_raw", "share_between", "share_within",
+    ]  # fmt: skip
     if cells.empty:
         return pd.DataFrame(columns=columns)
     cells["within"] = cells.ss - cells.s**2 / cells.n
-    units = cells.groupby(["dimension", "unit"])[["n", "s", "ss"]].sum()
+    cells["cells"] = 1.0
+    units = cells.groupby(["dimension", "unit"])[["n", "s", "ss", "within", "cells"]].sum()
     units["total"] = units.ss - units.s**2 / units.n
-    by_dim = pd.DataFrame(
-        {
-            "ss_total": units.groupby("dimension").total.sum(),
-            "ss_within": cells.groupby("dimension").within.sum(),
-        }
-    )
+    units["df_within"] = units.n - units.cells
+    pooled = units.groupby("dimension").within.sum() / units.groupby("dimension").df_within.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = units.within / units.df_within
+    mean_square = own.where(units.df_within > 0, pooled.reindex(units.index.get_level_values(0)).to_numpy())
+    units["null"] = (units.cells - 1) * mean_square.fillna(0.0)
+    by_dim = units.groupby("dimension")[["total", "within", "null"]].sum()
+    by_dim.columns = ["ss_total", "ss_within", "ss_between_null"]
     by_dim["ss_between"] = by_dim.ss_total - by_dim.ss_within
     with np.errstate(invalid="ignore", divide="ignore"):
-        by_dim["share_between"] = by_dim.ss_between / by_dim.ss_total
+        by_dim["share_between_raw"] = by_dim.ss_between / by_dim.ss_total
+        excess = (by_dim.ss_between - by_dim.ss_between_null) / by_dim.ss_total
+    by_dim["share_between"] = excess.clip(lower=0.0)
     by_dim["share_within"] = 1 - by_dim.share_between
     order = [d.name for d in store.dimensions(dataset_id) if d.name in by_dim.index]
     return by_dim.loc[order].reset_index(names="dimension")[columns]

@@ -1,7 +1,17 @@
 """Percent differences between groups — the study's metric — with rater-clustered intervals and
 corrected significance.
 
-"Men rated responses 18% less toxic than women" is ``100 · (mean_men / mean_women − 1)``. Its standard
+**Definition.** "Men rated responses 18% less toxic than women" is ``100 · (mean_men / mean_women − 1)``:
+the ratio of mean ratings on the study's 1–5 agreement scale, in the scale's own coding (1 = strongly
+disagree … 5 = strongly agree). A ratio depends on where the scale starts (coded 0–4 the same data give a
+larger percentage), so every row also carries the *absolute* difference ``mean_g − mean_ref`` in scale
+points with its own CI (``diff``, ``diff_ci_low``, ``diff_ci_high``), which does not.
+
+The default reference is the group with the most raters. A comparison of or against a group with fewer
+than two raters is *not estimable* (``estimable = False``): a cluster-robust variance from one rater is
+not a variance, so estimates, CIs and p-values are NaN rather than a finite interval with p ≈ 0.
+
+Its standard
 error comes from the delta method applied to *per-rater* influence values, which makes it cluster-robust
 by rater and also correct when the two groups share raters (a multi-valued attribute such as race, where a
 rater who lists two races counts in both groups):
@@ -24,11 +34,17 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from pluralign_core.analysis.filters import AnalysisFilter
-from pluralign_core.analysis.slices import DEFAULT_MIN_GROUP_RATERS, group_order, rater_sums
+from pluralign_core.analysis.slices import DEFAULT_MIN_GROUP_RATERS, group_order, largest_group, rater_sums
 from pluralign_core.store.database import Store
 
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}
 CROSS_SEPARATOR = " × "
+MIN_ESTIMABLE_RATERS = 2
+DEFINITION = (
+    "% difference = 100 × (group mean / reference mean − 1), means of the 1–5 agreement scale in its own "
+    "coding (1 = strongly disagree … 5 = strongly agree); it depends on where the scale starts, so the "
+    "absolute difference in scale points (group mean − reference mean) is given next to it"
+)
 
 
 def compare_groups(per_rater: pd.DataFrame, group: str, reference: str, level: float = 0.95) -> dict:
@@ -62,6 +78,8 @@ def compare_groups(per_rater: pd.DataFrame, group: str, reference: str, level: f
     with np.errstate(invalid="ignore", divide="ignore"):
         t_stat = diff / se_diff
     p_value = float(2 * stats.t.sf(abs(t_stat), df)) if np.isfinite(t_stat) else np.nan
+    if min(raters_g, raters_r) < MIN_ESTIMABLE_RATERS:
+        diff = pct = se_diff = se_pct = p_value = np.nan
     return {
         "group": group,
         "reference": reference,
@@ -71,11 +89,14 @@ def compare_groups(per_rater: pd.DataFrame, group: str, reference: str, level: f
         "mean_reference": m_r,
         "diff": diff,
         "diff_se": se_diff,
+        "diff_ci_low": diff - t_crit * se_diff,
+        "diff_ci_high": diff + t_crit * se_diff,
         "pct_diff": pct,
         "pct_se": se_pct,
         "pct_ci_low": pct - t_crit * se_pct,
         "pct_ci_high": pct + t_crit * se_pct,
         "p_value": p_value,
+        "estimable": min(raters_g, raters_r) >= MIN_ESTIMABLE_RATERS,
     }
 
 
@@ -108,11 +129,12 @@ def percent_differences(
     level: float = 0.95,
     min_group_raters: int = DEFAULT_MIN_GROUP_RATERS,
 ) -> pd.DataFrame:
-    """Every group against ``reference`` (default: the first group in display order), per dimension.
+    """Every group against ``reference`` (default: the group with the most raters), per dimension.
 
     With ``attribute2`` the groups are crossed (``"woman × US"``) and ``reference`` names a crossed group.
     Columns: ``dimension, group, reference, n_raters, n_raters_reference, mean, mean_reference, diff,
-    diff_se, pct_diff, pct_se, pct_ci_low, pct_ci_high, p_value, p_adjusted, significant, small_group``.
+    diff_se, diff_ci_low, diff_ci_high, pct_diff, pct_se, pct_ci_low, pct_ci_high, p_value, estimable,
+    p_adjusted, significant, small_group``; rows that are not estimable have NaN estimates and p-values.
     """
     per_rater = rater_sums(store, dataset_id, attribute, dimensions, filter, attribute2)
     per_rater = per_rater.rename(columns={"grp": "group"})
@@ -121,7 +143,7 @@ def percent_differences(
     groups = crossed_order(store, dataset_id, attribute, attribute2, list(per_rater.group.unique()))
     if not groups:
         return pd.DataFrame()
-    reference = reference or groups[0]
+    reference = reference or largest_group(per_rater.rater_id, per_rater.group, groups)
     if reference not in groups:
         raise ValueError(f"reference group {reference!r} has no ratings here; choose one of {groups}")
     dim_order = [d.name for d in store.dimensions(dataset_id)]

@@ -122,6 +122,13 @@ def group_order(source: Source, dataset_id: str, attribute: str, present: list[s
     return known + rest + ([NOT_GIVEN] if NOT_GIVEN in present else [])
 
 
+def largest_group(rater_ids: pd.Series, group_labels: pd.Series, order: list[str]) -> str:
+    """The group with the most distinct raters (ties: the first in display order) — a stable reference,
+    unlike the alphabetically first group, which on real data can be a group of one."""
+    sizes = pd.Series(rater_ids.to_numpy()).groupby(group_labels.to_numpy()).nunique()
+    return max(order, key=lambda g: (sizes.get(g, 0), -order.index(g)))
+
+
 def _sort(
     store: Source, dataset_id: str, table: pd.DataFrame, attribute: str, attribute2: str | None, extra=()
 ) -> pd.DataFrame:

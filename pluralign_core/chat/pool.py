@@ -373,7 +373,7 @@ def rate_reply(
     """Each group's predicted rating of ``reply`` on each dimension, for the chart under a reply.
 
     ``reward_models`` is ``{group label: {dimension: RewardModel}}`` (see
-    :func:`pluralign_core.rewards.group_models.load_group_reward_models`). Columns: ``group, dimension,
+    :func:`pluralign_core.rewards.training.load_group_reward_models`). Columns: ``group, dimension,
     dimension_label, predicted, higher_is_better, scale_min, scale_max``.
     """
     rows = []

@@ -6,10 +6,18 @@ import argparse
 from pathlib import Path
 
 from pluralign_core.analysis import AnalysisFilter, group_means, percent_differences
+from pluralign_core.analysis.effects import DEFINITION
 from pluralign_core.ratings.reading import csv_safe
 from pluralign_core.store.database import Store
 
-HELP = "Group means (95% CI, clustered by rater) and % differences vs a reference group for one attribute."
+HELP = (
+    "Group means (95% CI, clustered by rater) and differences vs a reference group for one attribute: "
+    "the absolute difference in scale points and the % difference, each with its CI. " + DEFINITION + "."
+)
+DIFFERENCE_COLUMNS = [
+    "dimension", "group", "reference", "diff", "diff_ci_low", "diff_ci_high",
+    "pct_diff", "pct_ci_low", "pct_ci_high", "p_adjusted",
+]  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dimension", action="append", help="dimension to analyse (repeatable; default: all dimensions)"
     )
-    parser.add_argument("--reference", help="reference group for %% differences (default: the first group)")
+    parser.add_argument(
+        "--reference", help="reference group for differences (default: the group with the most raters)"
+    )
     parser.add_argument(
         "--filter",
         action="append",
@@ -69,25 +79,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"Dataset {dataset_id}, {filt.label}; 95% CIs clustered by rater.")
     print(means.round(3).to_string(index=False))
     if not diffs.empty:
-        columns = ["dimension", "group", "reference", "pct_diff", "pct_ci_low", "pct_ci_high", "p_adjusted"]
-        print(f"\n% difference vs {diffs.reference.iloc[0]} ({args.correction}-adjusted p):")
-        print(diffs[columns].round(4).to_string(index=False))
+        reference = diffs.reference.iloc[0]
+        print(f"\nAbsolute and % difference vs {reference} ({args.correction}-adjusted p). {DEFINITION}.")
+        shown = diffs[DIFFERENCE_COLUMNS].round(4).astype(object)
+        shown.loc[~diffs.estimable] = shown.loc[~diffs.estimable].fillna("not estimable")
+        print(shown.to_string(index=False))
+        if not diffs.estimable.all():
+            print("not estimable: a group with fewer than 2 raters has no rater-clustered CI or p-value.")
     if means.small_group.any():
         small = sorted(set(means.loc[means.small_group, "group"]))
         print(f"\nNote: fewer than {args.min_group_raters} raters in {small}; read those rows with care.")
     if args.csv:
         if args.attribute2:
             means = means.assign(group=means.group + " × " + means.group2).drop(columns="group2")
-        keep = [
-            "dimension",
-            "group",
-            "reference",
-            "pct_diff",
-            "pct_ci_low",
-            "pct_ci_high",
-            "p_value",
-            "p_adjusted",
-        ]
+        keep = [*DIFFERENCE_COLUMNS[:-1], "p_value", "p_adjusted", "estimable"]
         table = means.merge(diffs[keep], on=["dimension", "group"], how="left") if not diffs.empty else means
         csv_safe(table).to_csv(args.csv, index=False)
         print(f"\nWrote {len(table)} rows to {args.csv}")

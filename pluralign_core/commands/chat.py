@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if len(replies) > 1:
         print("\n" + side_by_side(replies, shutil.get_terminal_size((120, 20)).columns))
     if args.ratings:
-        from pluralign_core.rewards.group_models import load_group_reward_models
+        from pluralign_core.rewards.training import load_group_reward_models
 
         dataset_id = store.active_dataset()
         models = load_group_reward_models(store, dataset_id) if dataset_id else {}

@@ -1,9 +1,20 @@
-"""``pluralign grid --preset demo [--resume ID] [--dry-run] [--list]``: the design-choice grid."""
+"""``pluralign grid --preset demo [--resume ID] [--dry-run] [--list]``: the design-choice grid.
+
+The one command line for grids: the Trade-offs page starts a grid in the background by running this
+command (:mod:`pluralign_core.experiments.process`), so the app and a user start grids the same way.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pluralign_core.experiments.state import GridState
+    from pluralign_core.store.database import Store
 
 HELP = (
     "Run the study's comparison matrix (disagreement x scale x optimizer, single vs multi-objective, "
@@ -28,86 +39,104 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (the app's Stop) becomes SystemExit, so the grid records ``interrupted`` before it exits."""
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+def _list_grids() -> int:
+    from pluralign_core.experiments.state import list_grids
+
+    states = list_grids()
+    if not states:
+        print("No grids yet: run `pluralign grid --preset demo`.")
+    for state in states:
+        counts = state.counts()
+        print(
+            f"{state.grid_id}: {state.data.get('state')} ({counts['done']}/{len(state.cells)} done, "
+            f"{counts['failed']} failed) on {state.data.get('dataset_id')}"
+        )
+    return 0
+
+
+def _dry_run(store: Store, args: argparse.Namespace) -> int:
+    from pluralign_core.experiments.grid_config import preset
+    from pluralign_core.experiments.plan import cell_from_state, describe_plan, plan_grid
+    from pluralign_core.experiments.state import load_grid
+
+    if args.resume:
+        state = load_grid(args.resume)
+        cells = [cell_from_state(state.cells[c]) for c in state.data["cell_order"]]
+        print("\n".join(f"{c.cell_id:<45} {state.cells[c.cell_id]['state']}" for c in cells))
+        return 0
+    plan = plan_grid(store, preset(args.preset, dataset_id=args.dataset))
+    print(
+        f"Grid plan ({args.preset} preset, dataset {plan.config.dataset_id}): {len(plan.cells)} cells, "
+        f"{plan.training_runs} training runs"
+    )
+    print(describe_plan(plan.cells))
+    return 0
+
+
+def _print_results(state: GridState) -> None:
+    from pluralign_core import paths
+    from pluralign_core.experiments import tradeoffs
+
+    _, long, _ = tradeoffs.load_grid_results(state.data, paths.subdir("evaluations"))
+    table = tradeoffs.toxicity_by_cell(long)
+    if table.empty:
+        return
+    print(
+        table[
+            ["cell_id", "toxicity_rm", "reduction_rm_pct", "toxicity_classifier", "reduction_classifier_pct"]
+        ].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    )
+    print(
+        tradeoffs.design_choice_comparisons(table)[
+            [
+                "comparison",
+                "a_reduction_pct",
+                "b_reduction_pct",
+                "difference_pp",
+                "relative_pct",
+                "study_relative_pct",
+                "study_text",
+            ]
+        ].to_string(index=False, float_format=lambda v: f"{v:.2f}")
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from pluralign_core import paths
-    from pluralign_core.experiments import grid, tradeoffs
+    from pluralign_core.experiments import tradeoffs
+    from pluralign_core.experiments.execute import run_grid
+    from pluralign_core.experiments.grid_config import preset
+    from pluralign_core.experiments.state import load_grid
     from pluralign_core.store.database import Store
 
-    store = Store()
     if args.list:
-        states = grid.list_grids()
-        if not states:
-            print("No grids yet: run `pluralign grid --preset demo`.")
-        for state in states:
-            counts = state.counts()
-            print(
-                f"{state.grid_id}: {state.data.get('state')} ({counts['done']}/{len(state.cells)} done, "
-                f"{counts['failed']} failed) on {state.data.get('dataset_id')}"
-            )
-        return 0
+        return _list_grids()
     if args.report:
-        print(tradeoffs.report(grid.load_grid(args.report).data, paths.subdir("evaluations")))
+        print(tradeoffs.report(load_grid(args.report).data, paths.subdir("evaluations")))
         return 0
+    store = Store()
     if not args.dataset and not args.resume and store.active_dataset() is None:
         from pluralign_core.store.bootstrap import ensure_default_dataset
 
         ensure_default_dataset(store)
     if args.dry_run:
-        if args.resume:
-            state = grid.load_grid(args.resume)
-            cells = [grid.cell_from_state(state.cells[c]) for c in state.data["cell_order"]]
-            print("\n".join(f"{c.cell_id:<45} {state.cells[c.cell_id]['state']}" for c in cells))
-            return 0
-        config = grid.preset(args.preset, dataset_id=args.dataset or store.active_dataset() or "")
-        dimensions = [d.name for d in store.dimensions(config.dataset_id)]
-        values = store.query(
-            "SELECT DISTINCT attribute, value FROM rater_attributes WHERE dataset_id = ?", [config.dataset_id]
-        )
-        present = set(zip(values.attribute, values.value, strict=True))
-        cells = grid.plan_grid(config, config.dataset_id, dimensions, present)
-        print(
-            f"Grid plan ({args.preset} preset, dataset {config.dataset_id}): {len(cells)} cells, "
-            f"{sum(c.trains for c in cells)} training runs"
-        )
-        print(grid.describe_plan(cells))
-        return 0
+        return _dry_run(store, args)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     started = time.time()
 
     def show(fraction: float, message: str) -> None:
         print(f"[{time.time() - started:7.0f}s {fraction:6.1%}] {message}", flush=True)
 
     if args.resume:
-        state = grid.run_grid(store, progress=show, grid_id=args.resume, resume=True)
+        state = run_grid(store, progress=show, grid_id=args.resume, resume=True)
     else:
-        state = grid.run_grid(
-            store, grid.preset(args.preset, dataset_id=args.dataset), show, grid_id=args.grid_id
-        )
+        state = run_grid(store, preset(args.preset, dataset_id=args.dataset), show, grid_id=args.grid_id)
     print(f"grid {state.grid_id}: {state.data['state']} in {time.time() - started:.0f}s")
-    _, long, _ = tradeoffs.load_grid_results(state.data, paths.subdir("evaluations"))
-    table = tradeoffs.toxicity_by_cell(long)
-    if not table.empty:
-        print(
-            table[
-                [
-                    "cell_id",
-                    "toxicity_rm",
-                    "reduction_rm_pct",
-                    "toxicity_classifier",
-                    "reduction_classifier_pct",
-                ]
-            ].to_string(index=False, float_format=lambda v: f"{v:.3f}")
-        )
-        print(
-            tradeoffs.design_choice_comparisons(table)[
-                [
-                    "comparison",
-                    "a_reduction_pct",
-                    "b_reduction_pct",
-                    "difference_pp",
-                    "relative_pct",
-                    "study_relative_pct",
-                    "study_text",
-                ]
-            ].to_string(index=False, float_format=lambda v: f"{v:.2f}")
-        )
+    _print_results(state)
     return 0 if state.data["state"] == "completed" else 1

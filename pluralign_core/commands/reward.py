@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from pluralign_core.rewards.group_models import (
-    RewardModelConfig,
+from pluralign_core.rewards.config import RewardModelConfig
+from pluralign_core.rewards.training import (
     default_groups,
     load_group_reward_models,
     registered_reward_models,

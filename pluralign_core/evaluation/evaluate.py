@@ -245,7 +245,8 @@ def score_generations(
     Classifier rows have scorer ``toxicity_classifier`` and a probability in [0, 1]; reward-model rows
     carry the reward model's artifact id as scorer, its group label and the predicted mean rating.
     """
-    from pluralign_core.rewards.group_models import load_reward_model, registered_reward_models
+    from pluralign_core.rewards.model import load_reward_model
+    from pluralign_core.rewards.training import registered_reward_models
 
     rows = []
     keys = generations[["prompt_id", "prompt_key", "language"]]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Self
 
+from pluralign_core.config_base import YamlConfig
 from pluralign_core.preferences.jury import normalise_targets
 from pluralign_core.store.selection import RaterSelection
 
@@ -22,9 +23,20 @@ SPLITS = ("train", "heldout", "all")
 AGGREGATES = ("median", "mean")
 
 
+DERIVED_KEYS = ("selection_label",)
+
+
 @dataclass
-class PreferenceConfig:
-    """Every choice that turns ratings into preference pairs; saved with each preference set."""
+class PreferenceConfig(YamlConfig):
+    """Every choice that turns ratings into preference pairs; saved with each preference set.
+
+    ``to_dict`` adds the *derived* key ``selection_label`` (the rater selection's readable label, which the
+    Train page and model cards show). ``from_dict`` therefore accepts that key and ignores it, since it is
+    recomputed from ``selection``; any other unknown key is refused with its name, as in every
+    :class:`YamlConfig`.
+    """
+
+    CONFIG_KIND: ClassVar[str] = "preference config"
 
     dataset_id: str = field(metadata={"help": "The ratings dataset to build pairs from."})
     selection: dict[str, Any] = field(
@@ -105,14 +117,13 @@ class PreferenceConfig:
         return RaterSelection.from_dict(self.selection)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = super().to_dict()
         data["selection_label"] = self.rater_selection.label
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PreferenceConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return super().from_dict({k: v for k, v in data.items() if k not in DERIVED_KEYS})
 
     def fingerprint(self) -> str:
         payload = json.dumps(asdict(self), sort_keys=True, default=str)

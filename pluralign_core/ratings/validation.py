@@ -1,5 +1,9 @@
 """Row-level checks of an imported ratings file, and its conversion into a :class:`DatasetBundle`.
 
+Cell parsing and score checks are in :mod:`pluralign_core.ratings.cells`, the rater demographics in
+:mod:`pluralign_core.ratings.demographics`; this module checks ids, texts, splits, dimensions and
+duplicates, and assembles the bundle.
+
 Every check runs on the whole file before anything is written, and each problem names the spreadsheet
 row and the column, so a user sees everything to fix at once. The checks are vectorised (pandas) so a
 file of millions of ratings is checked in seconds.
@@ -7,28 +11,14 @@ file of millions of ratings is checked in seconds.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from pluralign_core.ratings.bundle import DatasetBundle
+from pluralign_core.ratings.cells import clean, dataset_scale, first_row_conflicts, is_missing, parse_scores
+from pluralign_core.ratings.demographics import rater_demographics
 from pluralign_core.ratings.reading import Problems, Table, formula_mask
-from pluralign_core.ratings.schema import (
-    AGREEMENT_LABELS_EN,
-    STUDY_ATTRIBUTES,
-    Attribute,
-    DatasetInfo,
-    Dimension,
-    Scale,
-)
-from pluralign_core.ratings.spec import (
-    DemographicSpec,
-    DimensionSpec,
-    ImportSpec,
-    normalize_label,
-    short_hash,
-    suggest_column,
-)
+from pluralign_core.ratings.schema import DatasetInfo, Dimension
+from pluralign_core.ratings.spec import DimensionSpec, ImportSpec, normalize_label, short_hash, suggest_column
 
 SPLITS = {
     "train": "train",
@@ -44,139 +34,13 @@ SPLITS = {
     "val": "heldout",
     "dev": "heldout",
 }
+# Without a split column, about one prompt in five is held out for evaluation.
 HELDOUT_SHARE = 5
-# Spellings of "no value" that statistics tools write (R: NA, pandas: NaN, Excel: #N/A). "None" is not
-# one of them: it is a real answer to questions such as religious affiliation.
-NA_TOKENS = frozenset(
-    {"na", "n/a", "nan", "null", "#n/a"}
-)  # without a split column, about one prompt in five is held out for evaluation
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        return str(int(value)) if value.is_integer() else str(value)
-    if isinstance(value, list | tuple):
-        items = [str(_cell(v)) for v in value if _cell(v) is not None]
-        return tuple(items) if items else None
-    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays from Parquet lists
-        return _cell(value.tolist())
-    if isinstance(value, bool):
-        return str(value).lower()
-    text = str(value).strip()
-    return text or None
-
-
-def clean(series: pd.Series, text_only: bool) -> pd.Series:
-    """Cells as stripped text, ``None`` for missing; JSON/Parquet lists become tuples."""
-    if text_only:
-        return series.map(lambda v: (v.strip() or None) if isinstance(v, str) else None).astype(object)
-    return series.map(_cell).astype(object)
-
-
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _not_stated(value: object) -> bool:
-    """Missing, or a spelled-out missing value such as ``NA`` (demographic and score cells only)."""
-    return _missing(value) or (isinstance(value, str) and value.strip().casefold() in NA_TOKENS)
-
-
-def _demographic_values(value: object, separator: str | None) -> tuple[str, ...] | None:
-    """A cell as a sorted tuple of values (several for a multi-select cell), None when not stated."""
-    if isinstance(value, tuple):
-        parts = value
-    elif _not_stated(value):
-        return None
-    else:
-        parts = str(value).split(separator) if separator else (str(value),)
-    cleaned = sorted({p.strip() for p in parts if p.strip() and not _not_stated(p)})
-    return tuple(cleaned) or None
-
-
-def _first_row_conflicts(
-    base: pd.DataFrame, key: str, value: str, problems: Problems, kind: str, message, column: str | None
-) -> None:
-    """Report rows where ``value`` differs from its first occurrence within the same ``key``."""
-    present = base[base[key].notna() & base[value].notna()]
-    if present.empty:
-        return
-    first = present.groupby(key, sort=False)[[value, "_row"]].transform("first")
-    differs = present[value] != first[value]
-    if not differs.any():
-        return
-    bad = present[differs].assign(
-        _first_value=first.loc[differs, value], _first_row=first.loc[differs, "_row"]
-    )
-    bad = bad.drop_duplicates(key)
-    messages = pd.Series(
-        [message(r[key], r[value], r._first_value, r._first_row) for _, r in bad.iterrows()], index=bad.index
-    )
-    problems.add_rows(kind, messages, bad["_row"], column=column)
-
-
-def _scores(raw: pd.Series, spec: ImportSpec, rows: pd.Series, columns: pd.Series, problems: Problems):
-    """Parse score cells to integers; report every bad cell. Returns (scores, keep mask)."""
-    text = raw.map(lambda v: " ".join(v) if isinstance(v, tuple) else (None if _not_stated(v) else v))
-    missing = text.isna()
-    number = pd.to_numeric(text.where(~missing), errors="coerce")
-    is_number = number.notna()
-    labels = spec.labels()
-    by_label = text.where(~missing & ~is_number).map(lambda v: labels.get(normalize_label(v)) if v else None)
-    is_label = by_label.notna()
-    scores = number.where(is_number, by_label.astype(float))
-    lo, hi = spec.scale_min, spec.scale_max
-    known = ", ".join(repr(k) for k in list(labels)[:6]) + (" …" if len(labels) > 6 else "")
-    checks = []
-    if spec.scale_kind == "numeric":
-        checks.append(
-            ("not_a_number", ~missing & ~is_number, "score {v!r} is not a number (expected {lo}..{hi})")
-        )
-    elif spec.scale_kind == "labels":
-        checks.append(
-            ("unknown_label", ~missing & ~is_label, "{v!r} is not a known scale label; known: " + known)
-        )
-    else:
-        checks.append(
-            (
-                "unknown_label",
-                ~missing & ~is_number & ~is_label,
-                "{v!r} is neither a number nor a known scale label (known: " + known + "); add it to "
-                "label_map with its score",
-            )
-        )
-    usable = scores.notna()
-    fractional = usable & (scores != scores.round())
-    checks.append(
-        ("fractional_score", fractional, "score {v} is not a whole number; the scale has whole points")
-    )
-    out = usable & ~fractional & ((scores < lo) | (scores > hi))
-    checks.append(("out_of_range", out, "score {v} is outside the scale {lo}..{hi}"))
-    bad = pd.Series(False, index=raw.index)
-    for kind, mask, template in checks:
-        if spec.scale_kind == "labels" and kind != "unknown_label":
-            mask = mask & is_label
-        messages = text[mask].map(lambda v, t=template: t.format(v=v, lo=lo, hi=hi))
-        problems.add_rows(kind, messages, rows[mask], column=columns[mask])
-        bad |= mask
-    if missing.any():
-        first = rows[missing].min()
-        problems.add(
-            "empty_score",
-            f"{int(missing.sum()):,} empty score cell(s) were skipped (first in row {first}); a blank "
-            "cell means the rater gave no score",
-            severity="warning",
-        )
-    return scores, ~missing & ~bad
 
 
 def _split(base: pd.DataFrame, spec: ImportSpec, problems: Problems) -> None:
     if spec.split:
-        raw = base["split"].map(lambda v: None if _missing(v) else normalize_label(v))
+        raw = base["split"].map(lambda v: None if is_missing(v) else normalize_label(v))
         mapped = raw.map(SPLITS)
         bad = raw.notna() & mapped.isna()
         messages = base.loc[bad, "split"].map(
@@ -199,55 +63,6 @@ def _split(base: pd.DataFrame, spec: ImportSpec, problems: Problems) -> None:
         )
 
 
-def _demographics(base: pd.DataFrame, spec: ImportSpec, problems: Problems, raters: pd.Index):
-    rows, attributes = [], []
-    for demo in spec.demographics:
-        column = f"demo:{demo.column}"
-        values = base[column].map(lambda v, s=demo.separator: _demographic_values(v, s)).astype(object)
-        frame = pd.DataFrame({"rater_id": base["rater_id"], "value": values, "_row": base["_row"]})
-        frame["joined"] = values.map(lambda v: None if _missing(v) else "; ".join(v)).astype(object)
-        _first_row_conflicts(
-            frame,
-            "rater_id",
-            "joined",
-            problems,
-            "conflicting_demographics",
-            lambda r, v, f, fr, a=demo.attribute: (
-                f"rater {r!r} has {a} = {v!r} here but {f!r} in row {fr}; a rater's "
-                "demographics must be the same on every row"
-            ),
-            demo.column,
-        )
-        firsts = frame.dropna(subset=["value", "rater_id"]).drop_duplicates("rater_id")
-        multi = bool(demo.separator) or bool((firsts["value"].map(len) > 1).any())
-        exploded = firsts.explode("value")
-        rows.append(
-            pd.DataFrame(
-                {"rater_id": exploded.rater_id, "attribute": demo.attribute, "value": exploded.value}
-            )
-        )
-        attributes.append(_attribute(demo, multi, set(exploded.value)))
-    long = (
-        pd.concat(rows, ignore_index=True)
-        if rows
-        else pd.DataFrame(columns=["rater_id", "attribute", "value"])
-    )
-    return long[long.rater_id.isin(raters)], attributes
-
-
-def _attribute(demo: DemographicSpec, multi: bool, present: set[str]) -> Attribute:
-    study = {a.name: a for a in STUDY_ATTRIBUTES}.get(demo.attribute)
-    order = tuple(demo.values)
-    if not order and study is not None and present and present <= set(study.values):
-        order = tuple(v for v in study.values if v in present)
-    label = (
-        study.label
-        if study is not None and demo.label == demo.column.replace("_", " ").capitalize()
-        else demo.label
-    )
-    return Attribute(demo.attribute, label, study is not None, multi, order)
-
-
 def _dimensions(base: pd.DataFrame, spec: ImportSpec, problems: Problems) -> list[DimensionSpec]:
     if spec.layout == "wide":
         return spec.dimensions
@@ -260,7 +75,7 @@ def _dimensions(base: pd.DataFrame, spec: ImportSpec, problems: Problems) -> lis
         guessed = {v: DimensionSpec.guess(v) for v in values}
         lookup = {normalize_label(v): d.name for v, d in guessed.items()}
         declared = list({d.name: d for d in guessed.values()}.values())
-    mapped = base["dimension_raw"].map(lambda v: None if _missing(v) else lookup.get(normalize_label(v)))
+    mapped = base["dimension_raw"].map(lambda v: None if is_missing(v) else lookup.get(normalize_label(v)))
     base["dimension"] = mapped
     empty = base["dimension_raw"].isna()
     problems.add_rows(
@@ -352,10 +167,10 @@ def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetB
             f"{what} {k!r} has {v!r} here but {f!r} in row {fr}; one {what} must have one text"
         )
 
-    _first_row_conflicts(
+    first_row_conflicts(
         base, "item_id", "text", problems, "conflicting_item_text", conflict("item"), spec.response_text
     )
-    _first_row_conflicts(
+    first_row_conflicts(
         base,
         "item_id",
         "prompt_id",
@@ -364,7 +179,7 @@ def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetB
         lambda k, v, f, fr: f"item {k!r} belongs to prompt {v!r} here but to {f!r} in row {fr}",
         spec.prompt_id or spec.prompt_text,
     )
-    _first_row_conflicts(
+    first_row_conflicts(
         base,
         "prompt_id",
         "prompt_text",
@@ -375,7 +190,7 @@ def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetB
     )
     _split(base, spec, problems)
     if spec.split:
-        _first_row_conflicts(
+        first_row_conflicts(
             base,
             "prompt_id",
             "split",
@@ -413,7 +228,7 @@ def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetB
                 "_column": spec.score_column,
             }
         ).reset_index(drop=True)
-    scores, keep = _scores(ratings["raw"], spec, ratings["_row"], ratings["_column"], problems)
+    scores, keep = parse_scores(ratings["raw"], spec, ratings["_row"], ratings["_column"], problems)
     ratings["score"] = scores
     ratings = ratings[
         keep & ratings.rater_id.notna() & ratings.response_id.notna() & ratings.dimension.notna()
@@ -442,7 +257,7 @@ def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetB
         return None
 
     raters = pd.DataFrame({"rater_id": pd.unique(base["rater_id"].dropna())})
-    rater_attributes, attributes = _demographics(base, spec, problems, pd.Index(raters.rater_id))
+    rater_attributes, attributes = rater_demographics(base, spec, problems, pd.Index(raters.rater_id))
     if not problems.ok:
         return None
     items = base.drop_duplicates("item_id")
@@ -470,29 +285,13 @@ def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetB
         spec.dataset_id,
         spec.name,
         spec.description,
-        _scale(spec),
+        dataset_scale(spec),
         simulated=False,
         source=table.file,
         meta={"import_spec": spec.to_dict(), "imported_from": table.file},
     )
     dims = [Dimension(d.name, d.label, d.higher_is_better, d.description) for d in dimensions]
     return DatasetBundle(info, dims, attributes, raters, rater_attributes, prompts, responses, ratings)
-
-
-def _scale(spec: ImportSpec) -> Scale:
-    points = spec.scale_max - spec.scale_min + 1
-    by_score = {}
-    for label, score in spec.label_map.items():
-        by_score.setdefault(score, label)
-    if len(by_score) == points:
-        return Scale(
-            spec.scale_min,
-            spec.scale_max,
-            tuple(by_score[s] for s in range(spec.scale_min, spec.scale_max + 1)),
-        )
-    if points == 5 and spec.scale_kind != "numeric":
-        return Scale(spec.scale_min, spec.scale_max, AGREEMENT_LABELS_EN)
-    return Scale(spec.scale_min, spec.scale_max, ())
 
 
 def _flag_formulas(base: pd.DataFrame, spec: ImportSpec, problems: Problems) -> None:

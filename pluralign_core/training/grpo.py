@@ -14,7 +14,8 @@ from pluralign_core.training.config import RunConfig
 
 def reward_function(config: RunConfig) -> Callable[..., list[float]]:
     """The run's reward models combined into one trl reward function (weighted mean, higher = better)."""
-    from pluralign_core.rewards.group_models import CombinedReward, load_reward_model
+    from pluralign_core.rewards.model import load_reward_model
+    from pluralign_core.rewards.scoring import CombinedReward
 
     models = [load_reward_model(path) for path in config.reward_models]
     return CombinedReward(models, config.reward_weights or None)

@@ -304,5 +304,6 @@ def test_analyze_command_prints_and_writes_csv(unbalanced, tmp_path, capsys):
     assert "country=US" in printed and "% difference vs woman" in printed
     table = pd.read_csv(out)
     assert list(table.group) == ["woman", "man"] and table.pct_diff.notna().sum() == 1
+    assert table.diff_ci_low.notna().sum() == 1 and "scale points" in printed
     assert cli.main(["analyze", "--dataset", "unbal", "--attribute", "shoe_size"]) == 2
     assert "no attribute 'shoe_size'" in capsys.readouterr().err

@@ -67,8 +67,15 @@ def test_disagreement_decomposition_matches_pandas(store: Store):
         cell_mean = one.groupby(["response_id", "group"]).score.transform("mean")
         total = ((one.score - item_mean) ** 2).sum()
         between = ((cell_mean - item_mean) ** 2).sum()
+        within = ((one.score - cell_mean) ** 2).groupby(one.response_id).sum()
+        units = one.groupby("response_id").agg(n=("score", "size"), k=("group", "nunique"))
+        df = units.n - units.k
+        mean_square = (within / df).where(df > 0, within.sum() / df.sum())
+        null = ((units.k - 1) * mean_square).sum()
         assert table.loc[dimension, "ss_total"] == pytest.approx(total)
-        assert table.loc[dimension, "share_between"] == pytest.approx(between / total)
+        assert table.loc[dimension, "share_between_raw"] == pytest.approx(between / total)
+        assert table.loc[dimension, "ss_between_null"] == pytest.approx(null)
+        assert table.loc[dimension, "share_between"] == pytest.approx(max(0.0, (between - null) / total))
 
 
 def test_group_gap_shows_up_as_between_group_disagreement(store: Store):
@@ -103,5 +110,5 @@ def test_mixed_model_recovers_a_planted_group_effect(store: Store):
     assert row.group == "man" and row.reference == "woman"
     assert row.ci_low < -0.8 < row.ci_high or abs(row.coef + 0.8) < 0.15
     assert row.p_value < 1e-6 and row.note == ""
-    capped = mixed_model(store, "planted", "gender", dimensions=["toxicity"], max_raters=40, max_items=3)
-    assert "random sample of 40" in capped.note.iloc[0] and "centring" in capped.note.iloc[0]
+    capped = mixed_model(store, "planted", "gender", dimensions=["toxicity"], max_raters=40)
+    assert "random sample of 40" in capped.note.iloc[0]

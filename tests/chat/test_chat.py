@@ -189,7 +189,7 @@ def test_available_models_lists_base_and_registered_adapters(store, tiny_model_d
 
 
 def test_rate_reply_gives_each_groups_prediction(store):
-    from pluralign_core.rewards.group_models import load_group_reward_models, train_group_reward_models
+    from pluralign_core.rewards.training import load_group_reward_models, train_group_reward_models
     from pluralign_core.store.selection import RaterSelection
     from tests.rewards.test_rewards import planted_bundle
 

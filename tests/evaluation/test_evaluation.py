@@ -20,7 +20,7 @@ from pluralign_core.evaluation.evaluate import (
     summarise,
 )
 from pluralign_core.evaluation.toxicity_classifier import ProfanityCheckClassifier, lexicon_score
-from pluralign_core.rewards.group_models import train_group_reward_models
+from pluralign_core.rewards.training import train_group_reward_models
 from pluralign_core.store.selection import RaterSelection
 from tests.factories import tiny_bundle
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from pluralign_core.experiments import grid
+from pluralign_core.experiments import execute, grid_config, plan
+from pluralign_core.experiments import state as grid_state
 from pluralign_core.ratings.schema import STUDY_DIMENSIONS
 from tests.factories import tiny_bundle
 
@@ -28,8 +29,8 @@ DEMO_CELLS = [
 
 
 def test_demo_plan_covers_every_design_choice():
-    config = grid.preset("demo")
-    cells = grid.plan_grid(config, "ds", [d.name for d in STUDY_DIMENSIONS])
+    config = grid_config.preset("demo")
+    cells = plan.plan_cells(config, "ds", [d.name for d in STUDY_DIMENSIONS])
     assert [c.cell_id for c in cells] == DEMO_CELLS
     by_id = {c.cell_id: c for c in cells}
     assert not by_id["base"].trains and by_id["base"].run == {}
@@ -44,14 +45,14 @@ def test_demo_plan_covers_every_design_choice():
     assert by_id["dpo-preserve-5-point-single-all"].dimensions == ["toxicity"]
     grpo = by_id["grpo-mean-5-point-multi-all"]
     assert grpo.run["algorithm"] == "grpo"
-    assert grpo.run["per_device_train_batch_size"] == config.num_generations
+    assert grpo.run["per_device_train_batch_size"] == config.training.num_generations
     assert by_id["dpo-preserve-5-point-multi-women"].selection == {"filters": {"gender": ["woman"]}}
-    assert all(c.run["max_steps"] == config.max_steps for c in cells if c.optimizer == "dpo")
+    assert all(c.run["max_steps"] == config.training.max_steps for c in cells if c.optimizer == "dpo")
     assert all(
-        c.evaluation["dataset_id"] == "ds" and c.evaluation["max_prompts"] == config.eval_max_prompts
+        c.evaluation["dataset_id"] == "ds" and c.evaluation["max_prompts"] == config.evaluation.max_prompts
         for c in cells
     )
-    assert grid.reward_groups(cells).keys() == {
+    assert plan.reward_groups(cells).keys() == {
         "all raters",
         "women",
         "men",
@@ -60,12 +61,12 @@ def test_demo_plan_covers_every_design_choice():
         "US",
         "DE",
     }
-    full = grid.preset("full")
-    assert full.max_steps > config.max_steps and full.eval_max_prompts == 0
+    full = grid_config.preset("full")
+    assert full.training.max_steps > config.training.max_steps and full.evaluation.max_prompts == 0
 
 
 def test_plan_follows_the_configuration_and_drops_absent_groups():
-    config = grid.GridConfig(
+    config = grid_config.GridConfig(
         optimizers=["dpo"],
         disagreements=["preserve"],
         scales=["5-point", "binary"],
@@ -73,7 +74,7 @@ def test_plan_follows_the_configuration_and_drops_absent_groups():
         groups=["women", "liberal", "US"],
     )
     present = {("gender", "woman"), ("political_leaning", "left"), ("country", "DE")}
-    cells = grid.plan_grid(config, "ds", ["toxicity", "helpfulness"], present)
+    cells = plan.plan_cells(config, "ds", ["toxicity", "helpfulness"], present)
     assert [c.cell_id for c in cells] == [
         "base",
         "dpo-preserve-5-point-multi-all",
@@ -84,11 +85,11 @@ def test_plan_follows_the_configuration_and_drops_absent_groups():
     liberal = cells[-1]
     assert liberal.selection == {"filters": {"political_leaning": ["left"]}}  # only values present
     with pytest.raises(ValueError, match="groups"):
-        grid.GridConfig(groups=["martians"])
+        grid_config.GridConfig(groups=["martians"])
     with pytest.raises(ValueError, match="preset"):
-        grid.preset("gpu")
+        grid_config.preset("gpu")
     with pytest.raises(ValueError, match="single_dimension"):
-        grid.plan_grid(grid.GridConfig(single_dimension="humour"), "ds", ["toxicity"])
+        plan.plan_cells(grid_config.GridConfig(single_dimension="humour"), "ds", ["toxicity"])
 
 
 class _Interrupt(BaseException):
@@ -97,7 +98,7 @@ class _Interrupt(BaseException):
 
 def test_partial_grid_resumes_without_redoing_finished_cells(store):
     store.write_dataset(tiny_bundle())
-    config = grid.GridConfig(
+    config = grid_config.GridConfig(
         optimizers=["dpo"],
         disagreements=["preserve", "majority"],
         scales=["5-point"],
@@ -115,8 +116,8 @@ def test_partial_grid_resumes_without_redoing_finished_cells(store):
         return {"evaluation_id": f"eval-{cell.cell_id}"}
 
     with pytest.raises(_Interrupt):
-        grid.run_grid(store, config, grid_id="g1", executor=interrupted, prepare=lambda s, g: None)
-    saved = json.loads((grid.grid_folder("g1") / grid.GRID_FILE).read_text())
+        execute.run_grid(store, config, grid_id="g1", executor=interrupted, prepare=lambda s, g: None)
+    saved = json.loads((grid_state.grid_folder("g1") / grid_state.GRID_FILE).read_text())
     assert saved["state"] == "interrupted"
     order = saved["cell_order"]
     assert [saved["cells"][c]["state"] for c in order] == ["done", "done", "pending", "pending", "pending"]
@@ -130,7 +131,7 @@ def test_partial_grid_resumes_without_redoing_finished_cells(store):
             raise RuntimeError("out of memory")
         return {"evaluation_id": f"eval-{cell.cell_id}"}
 
-    state = grid.run_grid(store, grid_id="g1", resume=True, executor=flaky, prepare=lambda s, g: None)
+    state = execute.run_grid(store, grid_id="g1", resume=True, executor=flaky, prepare=lambda s, g: None)
     assert resumed == order[2:]
     assert state.data["state"] == "partial"
     assert state.cells["dpo-preserve-5-point-multi-men"]["state"] == "failed"
@@ -138,7 +139,7 @@ def test_partial_grid_resumes_without_redoing_finished_cells(store):
     assert state.cells["base"]["evaluation_id"] == "eval-base"
 
     again: list[str] = []
-    state = grid.run_grid(
+    state = execute.run_grid(
         store,
         grid_id="g1",
         resume=True,
@@ -148,9 +149,9 @@ def test_partial_grid_resumes_without_redoing_finished_cells(store):
     assert again == ["dpo-preserve-5-point-multi-men"]
     assert state.data["state"] == "completed"
     assert store.artifact("g1")["metrics"]["done"] == len(order)
-    assert [g.grid_id for g in grid.list_grids()] == ["g1"]
+    assert [g.grid_id for g in grid_state.list_grids()] == ["g1"]
     with pytest.raises(ValueError, match="exists already"):
-        grid.create_grid(store, config, "g1")
+        grid_state.create_grid(store, config, "g1")
 
 
 def test_cli_dry_run_prints_the_plan_and_list_shows_grids(store, capsys):
@@ -163,3 +164,19 @@ def test_cli_dry_run_prints_the_plan_and_list_shows_grids(store, capsys):
     assert "dpo-preserve-5-point-multi-women" in out and "multi-liberal" not in out  # no leaning in tiny
     assert cli.main(["grid", "--list"]) == 0
     assert "No grids yet" in capsys.readouterr().out
+
+
+def test_cli_preview_counts_exactly_the_cells_the_grid_creates(store, capsys):
+    """tiny has no political leaning: the preview must drop liberal / conservative as the grid does."""
+    from pluralign_core import cli
+
+    store.write_dataset(tiny_bundle())
+    assert cli.main(["grid", "--preset", "demo", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    previewed = [line.split()[0] for line in lines[2:]]
+    created = grid_state.create_grid(store, grid_config.preset("demo"), "g-preview")
+    assert previewed == created.data["cell_order"]
+    assert (
+        "dpo-preserve-5-point-multi-liberal" not in previewed and "dpo-preserve-5-point-multi-US" in previewed
+    )
+    assert lines[0].endswith(f"{len(previewed)} cells, {len(previewed) - 1} training runs")

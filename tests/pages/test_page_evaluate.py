@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
 from pluralign_core.evaluation.evaluate import evaluations
-from pluralign_core.rewards.group_models import train_group_reward_models
+from pluralign_core.rewards.training import train_group_reward_models
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
 from tests.chat.test_chat import make_adapter

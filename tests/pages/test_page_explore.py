@@ -158,3 +158,57 @@ def test_headline_panel_shows_published_next_to_measured(store: Store):
     assert gender.published_pct == -18.0
     assert gender.measured_pct == pytest.approx(expected)
     assert gender.measured_ci_low < expected < gender.measured_ci_high
+
+
+def _display(frame_element) -> pd.DataFrame:
+    """What the user sees in a table: the Styler's display values when the page labels empty cells."""
+    from streamlit import dataframe_util
+
+    shown = frame_element.proto.arrow_data.styler.display_values
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(shown) if shown else frame_element.value
+
+
+def test_largest_group_is_the_default_reference_and_a_lone_rater_is_not_estimable(store: Store):
+    bundle = tiny_bundle("tiny", n_raters=24)
+    pools = pd.DataFrame(
+        {
+            "rater_id": bundle.raters.rater_id,
+            "attribute": "annotator_pool",
+            "value": ["a lone pool"] + ["pool B"] * 8 + ["pool C"] * 15,
+        }
+    )
+    bundle.rater_attributes = pd.concat([bundle.rater_attributes, pools], ignore_index=True)
+    bundle.attributes = [*bundle.attributes, Attribute("annotator_pool", "Annotator pool")]
+    store.write_dataset(bundle)
+    at = _open()
+    _by_label(at.selectbox, "Attribute").set_value("annotator_pool").run()
+    assert not at.exception, at.exception
+    assert _by_label(at.selectbox, "Reference group for % differences").value == "pool C"
+    element = next(d for d in at.dataframe if "pct_diff" in d.value.columns)
+    diffs = element.value.set_index(["dimension", "group"])
+    assert set(diffs.reference) == {"pool C"} and {"diff_ci_low", "diff_ci_high"} <= set(diffs.columns)
+    lone = diffs.xs("a lone pool", level="group")
+    assert not lone.estimable.any() and lone[["pct_ci_low", "pct_ci_high", "p_value"]].isna().all().all()
+    shown = _display(element)
+    cells = shown.astype(str).to_numpy().ravel().tolist()
+    assert "not estimable" in cells and "None" not in cells and "nan" not in cells
+    assert any("100 × (group mean / reference mean − 1)" in c.value for c in at.caption)
+
+
+def test_mixed_model_names_what_it_fits_and_labels_unidentified_groups(store: Store):
+    bundle = tiny_bundle("tiny", n_raters=24)
+    us = set(bundle.rater_attributes.query("attribute == 'country' and value == 'US'").rater_id)
+    first = bundle.responses.response_id.iloc[:4]
+    keep = bundle.ratings.rater_id.isin(us) == bundle.ratings.response_id.isin(first)
+    bundle.ratings = bundle.ratings[keep].reset_index(drop=True)
+    store.write_dataset(bundle)
+    at = _open()
+    _by_label(at.selectbox, "Attribute").set_value("country").run()
+    at.toggle[0].set_value(True).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert any("response fixed effects + (1 | rater), REML" in c.value for c in at.caption)
+    element = next(d for d in at.dataframe if "coef" in d.value.columns)
+    assert not element.value.identified.any()
+    cells = _display(element).astype(str).to_numpy().ravel().tolist()
+    assert "not identified" in cells and "None" not in cells

@@ -8,7 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
 from pluralign_core.evaluation.evaluate import CLASSIFIER_SCORER, EvaluationConfig, save_result, summarise
-from pluralign_core.experiments import grid
+from pluralign_core.experiments import execute, grid_config, process
+from pluralign_core.experiments import state as grid_state
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
 
@@ -85,14 +86,14 @@ def _fake_evaluation(store, cell, state, progress):
 @pytest.fixture
 def grid_store(store: Store) -> Store:
     store.write_dataset(tiny_bundle())
-    config = grid.GridConfig(
+    config = grid_config.GridConfig(
         optimizers=["dpo"],
         disagreements=["preserve", "majority"],
         scales=["5-point"],
         groups=["women", "men"],
         dataset_id="tiny",
     )
-    grid.run_grid(store, config, grid_id="grid-test", executor=_fake_evaluation, prepare=lambda s, g: None)
+    execute.run_grid(store, config, grid_id="grid-test", executor=_fake_evaluation, prepare=lambda s, g: None)
     return store
 
 
@@ -137,7 +138,7 @@ def test_page_renders_every_chart_from_stored_results(grid_store: Store) -> None
 def test_run_button_launches_the_grid_as_a_process(grid_store: Store, monkeypatch) -> None:
     launched = []
     monkeypatch.setattr(
-        grid,
+        process,
         "launch",
         lambda preset="demo", dataset_id="", resume=None: (
             launched.append((preset, dataset_id, resume)) or ("grid-new", 123)
@@ -151,7 +152,7 @@ def test_run_button_launches_the_grid_as_a_process(grid_store: Store, monkeypatc
 
 def test_partial_grid_offers_resume(store: Store, monkeypatch) -> None:
     store.write_dataset(tiny_bundle())
-    config = grid.GridConfig(
+    config = grid_config.GridConfig(
         optimizers=["dpo"],
         disagreements=["preserve"],
         scales=["5-point"],
@@ -165,10 +166,10 @@ def test_partial_grid_offers_resume(store: Store, monkeypatch) -> None:
             raise RuntimeError("disk full")
         return _fake_evaluation(store, cell, state, progress)
 
-    grid.run_grid(store, config, grid_id="grid-half", executor=half, prepare=lambda s, g: None)
+    execute.run_grid(store, config, grid_id="grid-half", executor=half, prepare=lambda s, g: None)
     launched = []
     monkeypatch.setattr(
-        grid,
+        process,
         "launch",
         lambda preset="demo", dataset_id="", resume=None: launched.append(resume) or (resume, 1),
     )
@@ -178,3 +179,15 @@ def test_partial_grid_offers_resume(store: Store, monkeypatch) -> None:
     )
     at.button(key="grid_resume").click().run()
     assert launched == ["grid-half"]
+
+
+def test_preview_counts_exactly_the_cells_the_grid_creates(store: Store) -> None:
+    """tiny has no political leaning: the preview must drop liberal / conservative as the grid does."""
+    store.write_dataset(tiny_bundle())
+    at = open_page()
+    caption = next(c.value for c in at.caption if "training runs:" in c.value)
+    counts, _, ids = caption.partition(": ")
+    created = grid_state.create_grid(store, grid_config.preset("demo"), "g-preview")
+    assert ids.split(", ") == created.data["cell_order"]
+    assert counts == f"{len(created.cells)} cells, {len(created.cells) - 1} training runs"
+    assert "dpo-preserve-5-point-multi-liberal" not in ids

@@ -11,13 +11,12 @@ import pandas as pd
 import pytest
 
 from pluralign_core.ratings.schema import STUDY_DIMENSIONS
-from pluralign_core.rewards.group_models import (
-    CombinedReward,
-    RewardModelConfig,
-    completion_text,
+from pluralign_core.rewards.config import RewardModelConfig
+from pluralign_core.rewards.model import load_reward_model
+from pluralign_core.rewards.scoring import CombinedReward, completion_text
+from pluralign_core.rewards.training import (
     default_groups,
     load_group_reward_models,
-    load_reward_model,
     pairwise_accuracy,
     train_group_reward_models,
     train_reward_model,
@@ -217,6 +216,24 @@ def test_config_validation_messages():
         RewardModelConfig("d", "toxicity", alpha=0)
     config = RewardModelConfig("d", "toxicity", {"gender": ["woman"]}, word_ngrams=[1, 1])
     assert RewardModelConfig.from_dict(config.to_dict()) == config
+
+
+def test_config_refuses_unknown_keys_and_round_trips_through_yaml():
+    import yaml
+
+    config = RewardModelConfig("d", "toxicity", {"gender": ["woman"]}, char_ngrams=(0, 0), alpha=2.5)
+    assert RewardModelConfig.from_dict(yaml.safe_load(config.to_yaml())) == config
+    with pytest.raises(ValueError, match=r"unknown reward model config field\(s\) \['alpah'\]"):
+        RewardModelConfig.from_dict({**config.to_dict(), "alpah": 3.0})
+
+
+def test_model_folder_with_a_mistyped_config_key_is_refused(planted_store):
+    store, _ = planted_store
+    model = train_reward_model(store, women_toxicity(), register=False)
+    config_file = model.path / "config.yaml"
+    config_file.write_text(config_file.read_text("utf-8") + "min_ratngs: 2\n", "utf-8")
+    with pytest.raises(ValueError, match="min_ratngs"):
+        load_reward_model(model.path)
 
 
 def test_unknown_dimension_and_tiny_selection_are_actionable(planted_store):

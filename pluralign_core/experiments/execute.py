@@ -1,0 +1,268 @@
+"""Running a grid: the group reward models first, then each cell's training and evaluation, resumably.
+
+:func:`run_grid` trains the group reward models the evaluations score with, then executes the cells one by
+one: training goes through the :class:`JobQueue` (one subprocess per run, as on the Train page) and the
+evaluation runs in this process. Every state change goes to grid.json, so a rerun with the same id skips
+the finished cells and picks an interrupted training up from its run folder. The process running the grid
+records its pid and start time there, so the app can tell it is alive (see :mod:`.process`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pluralign_core.evaluation.evaluate import EvaluationConfig
+from pluralign_core.experiments.grid_config import GridConfig
+from pluralign_core.experiments.plan import GridCell, cell_from_state, reward_groups
+from pluralign_core.experiments.state import GridState, create_grid, load_grid
+from pluralign_core.launcher import process_start_time
+from pluralign_core.store.database import Store
+from pluralign_core.store.selection import RaterSelection
+
+ProgressCallback = Callable[[float, str], None]
+CellExecutor = Callable[[Store, GridCell, GridState, ProgressCallback], dict[str, Any]]
+
+
+def run_grid(
+    store: Store,
+    config: GridConfig | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    grid_id: str | None = None,
+    resume: bool = False,
+    executor: CellExecutor | None = None,
+    prepare: Callable[[Store, GridState], None] | None = None,
+) -> GridState:
+    """Run (or, with ``resume``, continue) a grid; finished cells are never redone.
+
+    ``executor(store, cell, state, progress)`` runs one cell and returns what to record (adapter id,
+    evaluation id, ...); the default trains through the JobQueue and evaluates. ``prepare`` runs once before
+    the cells (default: train the group reward models the evaluations score with).
+    """
+    if resume:
+        if not grid_id:
+            raise ValueError("resume needs the grid id (see `pluralign grid --list`)")
+        state = load_grid(grid_id)
+    else:
+        if config is None:
+            raise ValueError("run_grid needs a GridConfig (or resume=True with a grid id)")
+        state = create_grid(store, config, grid_id)
+    executor = executor or execute_cell
+    prepare = prepare or prepare_reward_models
+    order = state.data["cell_order"]
+
+    def report(fraction: float, message: str) -> None:
+        state.data["progress"] = {"fraction": round(fraction, 4), "message": message, "time": time.time()}
+        state.save()
+        if progress:
+            progress(fraction, message)
+
+    state.data.update(state="running", pid=os.getpid(), started=process_start_time(os.getpid()), error=None)
+    state.save()
+    _register_grid(store, state)
+    try:
+        report(0.0, "preparing reward models")
+        prepare(store, state)
+        for index, cell_id in enumerate(order):
+            entry = state.cells[cell_id]
+            if entry["state"] == "done":
+                continue
+            cell = cell_from_state(entry)
+            state.update_cell(cell_id, state="running", started=time.time(), error=None)
+
+            def cell_progress(
+                fraction: float, message: str, index: int = index, cell: GridCell = cell
+            ) -> None:
+                report((index + max(0.0, min(1.0, fraction))) / len(order), f"{cell.label}: {message}")
+
+            cell_progress(0.0, "starting")
+            try:
+                outcome = executor(store, cell, state, cell_progress)
+            except Exception as error:  # one failed cell must not stop the teacher's whole grid
+                traceback.print_exc()
+                state.update_cell(
+                    cell_id, state="failed", finished=time.time(), error=f"{type(error).__name__}: {error}"
+                )
+                continue
+            state.update_cell(cell_id, state="done", finished=time.time(), **(outcome or {}))
+        counts = state.counts()
+        final = "completed" if counts["done"] == len(order) else "partial"
+        state.data.update(state=final, finished=time.time())
+        report(1.0, f"{final}: {counts['done']}/{len(order)} cells done, {counts['failed']} failed")
+    except BaseException as error:
+        state.data.update(state="interrupted", error=f"{type(error).__name__}: {error}", finished=time.time())
+        for entry in state.cells.values():
+            if entry["state"] == "running":
+                entry["state"] = "pending"
+        state.save()
+        _register_grid(store, state)
+        raise
+    _register_grid(store, state)
+    return state
+
+
+def _register_grid(store: Store, state: GridState) -> None:
+    counts = state.counts()
+    store.register_artifact(
+        "grid",
+        f"grid {state.grid_id} ({state.data['config'].get('preset')})",
+        path=state.folder,
+        dataset_id=state.data.get("dataset_id"),
+        config=state.data["config"],
+        metrics=counts,
+        status=state.data.get("state", ""),
+        artifact_id=state.grid_id,
+    )
+
+
+def prepare_reward_models(store: Store, state: GridState) -> None:
+    """Train (once per grid) every needed group's reward model for every dimension; ids go to grid.json."""
+    from pluralign_core.rewards.training import registered_reward_models, train_group_reward_models
+
+    dataset_id = state.data["dataset_id"]
+    cells = [cell_from_state(state.cells[c]) for c in state.data["cell_order"]]
+    known = state.data.setdefault("reward_models", {})
+    available = set(registered_reward_models(store, dataset_id).get("artifact_id", []))
+    for group, selection in reward_groups(cells).items():
+        if group in known and set(known[group].values()) <= available:
+            continue
+        models = train_group_reward_models(store, dataset_id, RaterSelection.from_dict(selection))
+        known[group] = {dimension: model.artifact_id for dimension, model in models.items()}
+        state.save()
+
+
+def reward_model_ids(state: GridState) -> list[str]:
+    return sorted({i for group in state.data.get("reward_models", {}).values() for i in group.values()})
+
+
+def execute_cell(
+    store: Store, cell: GridCell, state: GridState, progress: ProgressCallback
+) -> dict[str, Any]:
+    """Default executor: build the cell's data, train it through the JobQueue, register, evaluate."""
+    from pluralign_core.evaluation.evaluate import evaluate_model
+
+    outcome: dict[str, Any] = {}
+    model_id = "base"
+    if cell.trains:
+        adapter_id, run_id = train_cell(store, cell, state, lambda f, m: progress(0.8 * f, m))
+        outcome.update(adapter_id=adapter_id, run_id=run_id)
+        model_id = adapter_id
+    evaluation = EvaluationConfig.from_dict(
+        {**cell.evaluation, "model_id": model_id, "reward_model_ids": reward_model_ids(state)}
+    )
+    if model_id != "base":
+        evaluation.base_model = ""
+    evaluation_id = f"evaluation-{state.grid_id}-{cell.cell_id}"
+    start = 0.8 if cell.trains else 0.0
+    evaluate_model(
+        store,
+        evaluation,
+        lambda f, m: progress(start + (1 - start) * f, f"evaluating: {m}"),
+        evaluation_id=evaluation_id,
+    )
+    outcome["evaluation_id"] = evaluation_id
+    return outcome
+
+
+def train_cell(store: Store, cell: GridCell, state: GridState, progress: ProgressCallback) -> tuple[str, str]:
+    """Prepare data, submit (or resume) the cell's run in the JobQueue, wait, register; returns ids."""
+    from pluralign_core.training.config import RunConfig
+    from pluralign_core.training.jobs import JobQueue, last_checkpoint
+
+    queue = JobQueue()
+    entry = state.cells[cell.cell_id]
+    run_id = entry.get("run_id")
+    status = queue.status(run_id) if run_id and run_id in queue.run_ids() else {}
+    if status.get("state") in ("interrupted", "failed", "cancelled") and last_checkpoint(queue.root / run_id):
+        queue.resume(run_id)
+    elif status.get("state") not in ("queued", "running", "completed"):
+        data_dir = state.folder / "data" / cell.cell_id
+        settings = dict(cell.run)
+        if cell.optimizer == "dpo":
+            settings["preference_set"] = str(
+                build_preference_set(store, cell, state.data["dataset_id"], data_dir)
+            )
+        else:
+            settings["prompt_set"] = str(build_prompt_set(store, cell, state.data["dataset_id"], data_dir))
+            models = store.artifacts("reward_model", state.data["dataset_id"])
+            ids = state.data["reward_models"].get(cell.group) or state.data["reward_models"]["all raters"]
+            chosen = models[models.artifact_id.isin([ids[d] for d in cell.dimensions if d in ids])]
+            settings["reward_models"] = [str(p) for p in chosen.path]
+        run_id = queue.submit(
+            RunConfig.from_dict(settings),
+            run_id=f"{state.grid_id}-{cell.cell_id}"[:70] + f"-{int(time.time()) % 100000}",
+        )
+        state.update_cell(cell.cell_id, run_id=run_id)
+    progress(0.0, f"training run {run_id}")
+    while True:
+        queue.poll()
+        status = queue.status(run_id)
+        if status.get("state") in ("completed", "failed", "cancelled", "interrupted"):
+            break
+        info = queue.progress(run_id)
+        step, total = info.get("step"), info.get("max_steps") or cell.run.get("max_steps")
+        if step and total:
+            progress(min(0.99, float(step) / float(total)), f"training step {step}/{total}")
+        time.sleep(2.0)
+    if status.get("state") != "completed":
+        raise RuntimeError(
+            f"training run {run_id} ended {status.get('state')}: {status.get('error') or ''} "
+            f"{(status.get('log_tail') or '')[-500:]}"
+        )
+    queue.register_finished(store)
+    return f"adapter-{run_id}", run_id
+
+
+def build_preference_set(store: Store, cell: GridCell, dataset_id: str, folder: Path) -> Path:
+    """The cell's preference pairs (:mod:`pluralign_core.preferences.build`), exported for training."""
+    from pluralign_core.preferences import build as preferences
+    from pluralign_core.preferences import export as preference_export
+
+    config = preferences.PreferenceConfig(
+        dataset_id=dataset_id,
+        selection=cell.selection,
+        dimensions={d: 1.0 for d in cell.dimensions},
+        scale=cell.scale,
+        disagreement=cell.disagreement,
+        split="train",
+        seed=int(cell.run.get("seed", 0)),
+    )
+    result = preferences.build_preferences(store, config)
+    target, _ = preference_export.export_preferences(
+        store, result, f"{folder.parent.parent.name}-{cell.cell_id}", folder=folder, include_test=False
+    )
+    return Path(target)
+
+
+def build_prompt_set(store: Store, cell: GridCell, dataset_id: str, folder: Path) -> Path:
+    """The dataset's train-split prompts as a GRPO prompt set (conversational ``prompt`` column)."""
+    from datasets import Dataset, DatasetDict
+
+    prompts = store.query(
+        "SELECT prompt_id, text, language FROM prompts WHERE dataset_id = ? AND split = 'train' "
+        "ORDER BY prompt_key, language",
+        [dataset_id],
+    )
+    if prompts.empty:
+        raise ValueError(f"dataset {dataset_id!r} has no train-split prompts to sample answers for")
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = {
+        "prompt": [[{"role": "user", "content": t}] for t in prompts.text],
+        "prompt_id": list(prompts.prompt_id),
+        "language": list(prompts.language),
+    }
+    DatasetDict({"train": Dataset.from_dict(rows)}).save_to_disk(str(folder))
+    (folder / "config.yaml").write_text(
+        yaml.safe_dump(
+            {**cell.preference_spec(dataset_id), "kind": "prompt_set"}, sort_keys=False, allow_unicode=True
+        ),
+        encoding="utf-8",
+    )
+    return folder
