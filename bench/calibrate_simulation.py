@@ -19,7 +19,14 @@ headline gap is smallest: a typical draw from the calibrated population.
 With ``--write`` the calibrated values and that seed are written back into the YAML *in place*, line
 by line, so the file's comments and layout survive. Re-run it whenever the embedded items change.
 
-Run: ``python -m bench.calibrate_simulation [--write]``.
+Finally it reports how much groups disagree in the default dataset: the expected flip shares (same-prompt
+answer pairs whose preferred direction differs between women and men, and between liberal and
+conservative raters, from the model's expected ratings; see
+:mod:`pluralign_core.ratings.simulation_expectations`) per dimension, and the mean pair agreement of the
+preference sets built from the sampled ratings. ``--report`` skips the calibration and reports the config
+as it is (headline spread over the candidate seeds included).
+
+Run: ``python -m bench.calibrate_simulation [--write | --report]``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,11 @@ from pathlib import Path
 import pandas as pd
 
 from pluralign_core.analysis.headlines import HEADLINES, measure_headlines
+from pluralign_core.preferences.build import build_preferences
+from pluralign_core.preferences.config import DISAGREEMENT, PreferenceConfig
 from pluralign_core.ratings.simulate import DEFAULT_CONFIG_PATH, SimulationConfig, simulate
+from pluralign_core.ratings.simulation_config import DIMENSION_NAMES
+from pluralign_core.ratings.simulation_expectations import expected_flip_shares
 from pluralign_core.store.database import Store
 
 Knob = tuple[str, str, str]  # (attribute, dimension, value) under model.effects
@@ -128,6 +139,37 @@ def seed_spread(config: SimulationConfig, store: Store, seeds: list[int]) -> pd.
     return pd.DataFrame(rows).set_index("seed")
 
 
+def disagreement_report(config: SimulationConfig, store: Store) -> str:
+    """Expected flip shares per dimension and the built preference sets' mean pair agreement."""
+    flips = pd.DataFrame(
+        {
+            dimension: expected_flip_shares(config, dimensions={dimension: 1.0}).set_index("contrast")[
+                "flip_share"
+            ]
+            for dimension in DIMENSION_NAMES
+        }
+    )
+    lines = [
+        f"expected flip shares (seed {config.seed}; share of same-prompt answer pairs whose two groups "
+        "prefer opposite answers, from expected ratings):",
+        (100 * flips).round(1).to_string(),
+    ]
+    store.write_dataset(simulate(config, dataset_id="disagreement"), replace=True)
+    rows = []
+    for dimension in ("toxicity", "emotional_awareness"):
+        for mode in DISAGREEMENT:
+            stats = build_preferences(
+                store, PreferenceConfig("disagreement", dimensions={dimension: 1.0}, disagreement=mode)
+            ).stats
+            rows.append(
+                {"dimension": dimension, "disagreement": mode, "mean_agreement": stats["mean_agreement"]}
+            )
+    table = pd.DataFrame(rows).pivot(index="dimension", columns="disagreement", values="mean_agreement")
+    lines += ["mean pair agreement of the built preference sets (1 = unanimous, 0.5 = evenly split):"]
+    lines.append(table.round(3).to_string())
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ in-place YAML edits
 _LINE = re.compile(r'^(?P<indent> *)(?P<key>"[^"]*"|[^\s#"][^:#]*?):(?P<rest>.*)$')
 
@@ -187,16 +229,21 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=24, help="default-size datasets averaged (seeds 1..N)")
     parser.add_argument("--candidates", type=int, default=40, help="seeds scanned for the default")
     parser.add_argument("--write", action="store_true", help="write effects and seed into --config")
+    parser.add_argument("--report", action="store_true", help="no calibration: report the config as it is")
     args = parser.parse_args()
     config = SimulationConfig.from_yaml(args.config)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "calibration.duckdb")
-        calibration_seeds = list(range(1, args.seeds + 1))
-        calibrated, table = calibrate(config, store, calibration_seeds, tolerance=args.tolerance)
-        print(f"mean over {args.seeds} datasets of {config.n_raters:,} raters (seeds 1..{args.seeds}):")
-        print(
-            table[["name", "published_pct", "measured_pct", "difference_pts"]].round(2).to_string(index=False)
-        )
+        calibrated = config
+        if not args.report:
+            calibration_seeds = list(range(1, args.seeds + 1))
+            calibrated, table = calibrate(config, store, calibration_seeds, tolerance=args.tolerance)
+            print(f"mean over {args.seeds} datasets of {config.n_raters:,} raters (seeds 1..{args.seeds}):")
+            print(
+                table[["name", "published_pct", "measured_pct", "difference_pts"]]
+                .round(2)
+                .to_string(index=False)
+            )
         for group in knobs_for(calibrated):
             for attribute, dimension, value in group.knobs:
                 number = calibrated.effects[attribute][dimension][value]
@@ -204,17 +251,20 @@ def main() -> int:
         candidates = list(range(1, args.candidates + 1))
         spread = seed_spread(calibrated, store, candidates)
         worst = spread.abs().max(axis=1)
-        default_seed = int(worst.idxmin())
+        default_seed = config.seed if args.report else int(worst.idxmin())
         print(f"\n{len(candidates)} seeds, measured minus published (points):")
         print(spread.agg(["mean", "std"]).round(2).T.to_string())
         within = (spread.abs() <= 3).mean()
         print("share of seeds within ±3 points per headline:\n" + within.round(2).to_string())
         print(f"share of seeds with all three within ±3: {(worst <= 3).mean():.2f}")
-        print(f"\nmost typical seed: {default_seed} (worst gap {worst[default_seed]:.2f} points):")
-        print(spread.loc[default_seed].round(2).to_string())
-        if args.write:
+        shipped = measure(calibrated.with_overrides(seed=default_seed), store)
+        label = "shipped seed" if args.report else "most typical seed"
+        print(f"\n{label}: {default_seed}, measured minus published (points):")
+        print(shipped.set_index("name")["difference_pts"].round(2).to_string())
+        if args.write and not args.report:
             write_back(args.config, calibrated.with_overrides(seed=default_seed))
             print(f"wrote calibrated effects and seed {default_seed} into {args.config}")
+        print("\n" + disagreement_report(calibrated.with_overrides(seed=default_seed), store))
     return 0
 
 

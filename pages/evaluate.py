@@ -1,29 +1,48 @@
 """Evaluate: answer the held-out prompts with one model and score the answers.
 
-Thin UI over :mod:`pluralign_core.evaluation.evaluate`: pick the base model or a trained adapter, run an
-evaluation
-with a progress bar (it is stored and registered like every artifact), then read any stored evaluation —
-per-dimension means with confidence intervals, the change against a base-model evaluation and the answers
-themselves — and download each table.
+Thin UI over :mod:`pluralign_core.evaluation`: pick the base model or a trained adapter and queue an
+evaluation. It runs as its own process (:class:`EvaluationQueue`, the same queue code as training runs),
+so navigating away, a browser reload or an app restart does not stop it; this page polls its folder
+every two seconds for progress and offers Cancel. Then read any stored evaluation — per-dimension means
+with confidence intervals, the change against a base-model evaluation and the answers themselves — and
+download each table.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
+from pluralign_core import paths
 from pluralign_core.chat.pool import default_base_ref
-from pluralign_core.evaluation import evaluate as evaluation
+from pluralign_core.evaluation.config import ALL_LANGUAGES, CLASSIFIER_SCORER, EvaluationConfig
+from pluralign_core.evaluation.evaluate import check_evaluation
+from pluralign_core.evaluation.jobs import EvaluationQueue
+from pluralign_core.evaluation.results import EvaluationResult, evaluations, load_result, relative_change
 from pluralign_core.ratings.reading import csv_safe
 
 BASE_LABEL = "base model"
+ACTIVE = ("queued", "running")
+
+
+@st.cache_resource
+def _queue(root: str) -> EvaluationQueue:
+    """One queue per folder for the app's lifetime (it keeps handles of the processes it started)."""
+    return EvaluationQueue(Path(root))
+
+
+def get_queue() -> EvaluationQueue:
+    return _queue(str(paths.subdir("evaluations")))
 
 
 @st.cache_data(show_spinner="Loading the evaluation…", max_entries=32)
-def _load(path: str) -> evaluation.EvaluationResult:
-    return evaluation.load_result(path)
+def _load(path: str) -> EvaluationResult:
+    return load_result(path)
 
 
 def _adapters(store) -> dict[str, str]:
@@ -49,7 +68,7 @@ def _launch_form(store, dataset_id: str) -> None:
         return
     model_id = adapters.get(choice, "base")
     try:
-        config = evaluation.EvaluationConfig(
+        config = EvaluationConfig(
             dataset_id=dataset_id,
             model_id=model_id,
             base_model=default_base_ref() if model_id == "base" else "",
@@ -59,21 +78,58 @@ def _launch_form(store, dataset_id: str) -> None:
             seed=int(seed),
             greedy=bool(greedy),
         )
-        bar = st.progress(0.0, "Starting…")
-        result = evaluation.evaluate_model(
-            store, config, progress=lambda fraction, message: bar.progress(fraction, message)
-        )
+        label = check_evaluation(store, config)
     except (ValueError, KeyError, FileNotFoundError, OSError) as error:
         st.error(f"The evaluation did not run: {error}")
         return
-    st.session_state["eval_pick"] = result.evaluation_id  # show it (the picker is drawn further down)
-    st.success(f"Stored evaluation {result.evaluation_id} ({result.meta.get('seconds')} s).")
+    queue = get_queue()
+    evaluation_id = queue.submit(config)
+    queue.poll()
+    st.session_state["eval_job"] = evaluation_id
+    st.success(f"Queued evaluation `{evaluation_id}` of {label}; follow it below.")
+
+
+def _job_detail(queue: EvaluationQueue, job: Any) -> None:
+    """Progress bar and Cancel for an active evaluation; the error and log for one that did not finish."""
+    if job.state in ACTIVE:
+        text = f"{job.state} · {job.message or 'waiting for a free slot'}"
+        st.progress(min(max(job.fraction, 0.0), 1.0), text=f"{job.evaluation_id}: {text}")
+        if st.button("Cancel", key=f"eval_cancel_{job.evaluation_id}", icon=":material/stop:"):
+            queue.cancel(job.evaluation_id)
+            st.rerun()  # the whole page: a click may come in a full run, where a fragment rerun is refused
+        return
+    st.error(f"Evaluation {job.evaluation_id} {job.state}: {job.error or 'stopped before it finished'}")
+    with st.expander("Log", expanded=job.state != "cancelled"):
+        log = queue.status(job.evaluation_id).get("log_tail") or queue.log_tail(job.evaluation_id, 60)
+        st.code(log or "(no output)", language="text")
+
+
+@st.fragment(run_every=2)
+def jobs_panel(dataset_id: str) -> None:
+    """Queued and running evaluations of this dataset; a full rerun when one finishes shows its results."""
+    queue = get_queue()
+    queue.poll()
+    jobs = queue.jobs(dataset_id)
+    completed = set(jobs.evaluation_id[jobs.state == "completed"])
+    known = st.session_state.get("eval_completed")
+    st.session_state["eval_completed"] = completed
+    if known is not None and completed - known:
+        watched = st.session_state.get("eval_job")
+        if watched in completed - known:
+            st.session_state["eval_show_next"] = watched
+            st.toast(f"Evaluation {watched} finished.")
+        st.rerun()
+    watched = st.session_state.get("eval_job")
+    shown = jobs[jobs.state.isin(ACTIVE) | ((jobs.evaluation_id == watched) & (jobs.state != "completed"))]
+    for job in shown.itertuples():
+        _job_detail(queue, job)
+    if not jobs.empty:
+        with st.expander(f"Queued evaluations ({len(jobs)})"):
+            st.dataframe(jobs, hide_index=True, width="stretch", key="eval_jobs_table")
 
 
 def _summary_chart(summary: pd.DataFrame):
-    pooled = summary[
-        (summary.language == evaluation.ALL_LANGUAGES) & (summary.scorer != evaluation.CLASSIFIER_SCORER)
-    ]
+    pooled = summary[(summary.language == ALL_LANGUAGES) & (summary.scorer != CLASSIFIER_SCORER)]
     if pooled.empty:
         return None
     pooled = pooled.assign(
@@ -103,6 +159,8 @@ def _download(table: pd.DataFrame, name: str, key: str) -> None:
 
 
 def _show(rows: pd.DataFrame) -> None:
+    if "eval_show_next" in st.session_state:  # set by the jobs panel before this picker is drawn
+        st.session_state["eval_pick"] = st.session_state.pop("eval_show_next")
     labels = {row.artifact_id: f"{row.name} · {row.artifact_id}" for row in rows.itertuples()}
     if st.session_state.get("eval_pick") not in labels:
         st.session_state.pop("eval_pick", None)  # deleted meanwhile: fall back to the newest
@@ -135,8 +193,8 @@ def _show(rows: pd.DataFrame) -> None:
             "Base-model evaluation", list(bases.artifact_id), key="eval_base_pick", format_func=labels.get
         )
         base = _load(folders[base_id])
-        change = evaluation.relative_change(result, base)
-        change = change[change.language == evaluation.ALL_LANGUAGES]
+        change = relative_change(result, base)
+        change = change[change.language == ALL_LANGUAGES]
         st.caption("improvement_pct is positive when the model is better (for toxicity: the reduction in %).")
         st.dataframe(change, hide_index=True, width="stretch")
         _download(change, f"{evaluation_id}-vs-{base_id}", "eval_change_csv")
@@ -166,7 +224,8 @@ st.markdown(
     "Trade-offs page evaluates many models at once."
 )
 _launch_form(store, dataset_id)
-stored = evaluation.evaluations(store, dataset_id)
+jobs_panel(dataset_id)
+stored = evaluations(store, dataset_id)
 if stored.empty:
     st.info("No evaluations of this dataset yet. Evaluate the base model first: it is the reference.")
     st.stop()

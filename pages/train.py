@@ -1,22 +1,25 @@
 """Train page: configure a DPO or GRPO run, queue it, and follow runs live.
 
-The form is rendered from :class:`RunConfig`'s fields (type, ``help``, ``choices``, ``group`` metadata), so
-a new config field shows up here without a hand-written widget. Runs are separate processes started by
-:class:`JobQueue`; this page only reads their run folders (``status.json``, ``trainer_log.jsonl``,
-``process.log``) every two seconds, so a browser reload or app restart loses nothing.
+The form is rendered from :class:`RunConfig`'s fields (type, ``help``, ``choices``, ``group`` metadata, via
+:meth:`RunConfig.form_fields`), so a new config field shows up here without a hand-written widget. A run can
+also be queued from an uploaded or edited YAML config; the form and the YAML go through the same typed
+validation, and a wrong type or unknown key is shown as one line naming the key. Runs are separate
+processes started by :class:`JobQueue`; this page only reads their run folders (``status.json``,
+``trainer_log.jsonl``, ``process.log``) every two seconds, so a browser reload or app restart loses nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages._config_form import field_widget, field_widgets
 from pages._frame import active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
+from pluralign_core.config_base import FormField
 from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.ratings.reading import csv_safe
 from pluralign_core.training.config import RunConfig
@@ -42,38 +45,6 @@ def get_queue() -> JobQueue:
     return _queue(str(paths.subdir("runs")))
 
 
-def _fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(RunConfig) if f.metadata.get("ui", True)}
-
-
-def _default(field: dataclasses.Field):
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    return field.default_factory()  # type: ignore[misc]
-
-
-def _field_widget(field: dataclasses.Field, hints: dict[str, typing.Any]):
-    """One widget for one plain config field, chosen by the field's type and metadata."""
-    key = f"train_{field.name}"
-    label = field.name.replace("_", " ")
-    help_text = field.metadata.get("help")
-    default = _default(field)
-    kind = hints[field.name]
-    if "choices" in field.metadata:
-        choices = list(field.metadata["choices"])
-        return st.selectbox(label, choices, index=choices.index(default), help=help_text, key=key)
-    if kind is bool:
-        return st.checkbox(label, value=default, help=help_text, key=key)
-    if kind is int:
-        return int(st.number_input(label, value=int(default), step=1, help=help_text, key=key))
-    if kind is float:
-        return float(st.number_input(label, value=float(default), format="%g", help=help_text, key=key))
-    if typing.get_origin(kind) is list:
-        text = st.text_input(label, value=", ".join(str(v) for v in default), help=help_text, key=key)
-        return [v.strip() for v in text.split(",") if v.strip()]
-    return st.text_input(label, value=str(default), help=help_text, key=key)
-
-
 def _path_choice(label: str, artifacts, help_text: str, key: str) -> str:
     options = {
         f"{row['name']} ({row['artifact_id']})": row["path"] for _, row in artifacts.iterrows() if row["path"]
@@ -84,13 +55,13 @@ def _path_choice(label: str, artifacts, help_text: str, key: str) -> str:
     return options[choice]
 
 
-def _data_widgets(algorithm: str, fields: dict[str, dataclasses.Field]) -> dict[str, typing.Any]:
+def _data_widgets(algorithm: str, fields: dict[str, FormField]) -> dict[str, typing.Any]:
     store = get_store()
     values: dict[str, typing.Any] = {}
     model_choice = st.selectbox(
         "base model",
         ["Embedded SmolLM2-135M-Instruct", OTHER_MODEL],
-        help=fields["base_model"].metadata["help"],
+        help=fields["base_model"].help,
         key="train_base_model_choice",
     )
     values["base_model"] = (
@@ -105,14 +76,14 @@ def _data_widgets(algorithm: str, fields: dict[str, dataclasses.Field]) -> dict[
         values["preference_set"] = _path_choice(
             "preference set",
             preference_sets,
-            fields["preference_set"].metadata["help"],
+            fields["preference_set"].help,
             "train_preference_set",
         )
         return values
     values["prompt_set"] = _path_choice(
         "prompt set (or a preference set: its prompts are used)",
         preference_sets,
-        fields["prompt_set"].metadata["help"],
+        fields["prompt_set"].help,
         "train_prompt_set",
     )
     reward_models = store.artifacts("reward_model")
@@ -122,7 +93,7 @@ def _data_widgets(algorithm: str, fields: dict[str, dataclasses.Field]) -> dict[
     chosen = st.multiselect(
         "reward models",
         list(labels),
-        help=fields["reward_models"].metadata["help"],
+        help=fields["reward_models"].help,
         key="train_reward_models",
     )
     values["reward_models"] = [labels[c] for c in chosen]
@@ -133,38 +104,57 @@ def _data_widgets(algorithm: str, fields: dict[str, dataclasses.Field]) -> dict[
     return values
 
 
+def _queue_run(config: RunConfig) -> None:
+    queue = get_queue()
+    run_id = queue.submit(config)
+    queue.poll()
+    st.session_state["train_selected_run"] = run_id
+    st.success(f"Queued run `{run_id}`; follow it below.")
+
+
 def new_run_form() -> None:
-    fields = _fields()
-    hints = typing.get_type_hints(RunConfig)
+    fields = RunConfig.form_fields()
     values: dict[str, typing.Any] = {}
     top = st.columns(2)
     with top[0]:
-        values["algorithm"] = _field_widget(fields["algorithm"], hints)
+        values["algorithm"] = field_widget(fields["algorithm"], "train_algorithm")
     with top[1]:
-        values["name"] = _field_widget(fields["name"], hints)
+        values["name"] = field_widget(fields["name"], "train_name")
     values.update(_data_widgets(values["algorithm"], fields))
     for group, title in GROUP_TITLES.items():
         with st.expander(title, expanded=group == "optimizer"):
-            columns = st.columns(3)
-            members = [
-                f
-                for f in fields.values()
-                if f.metadata.get("group") == group and f.name not in SPECIAL_WIDGETS
-            ]
-            for index, field in enumerate(members):
-                with columns[index % 3]:
-                    values[field.name] = _field_widget(field, hints)
+            members = [f for f in fields.values() if f.group == group and f.name not in SPECIAL_WIDGETS]
+            values.update(field_widgets(members, "train"))
     if st.button("Queue run", type="primary", key="train_submit", icon=":material/play_arrow:"):
         try:
-            config = RunConfig(**values)
-        except (TypeError, ValueError) as error:
+            config = RunConfig.from_dict(values, source="Train form")
+        except ValueError as error:
             st.error(f"The run is not valid: {error}")
             return
-        queue = get_queue()
-        run_id = queue.submit(config)
-        queue.poll()
-        st.session_state["train_selected_run"] = run_id
-        st.success(f"Queued run `{run_id}`; follow it below.")
+        _queue_run(config)
+
+
+def yaml_run_form() -> None:
+    """Queue a run from a run config YAML: uploaded (e.g. from another run folder) or edited here."""
+    upload = st.file_uploader("Run config (.yaml)", type=["yaml", "yml"], key="train_yaml_upload")
+    text = st.text_area(
+        "…or edit a run config",
+        value=RunConfig.template_yaml(),
+        height=300,
+        help="Every field of the form above; unknown keys and wrong types are reported by name.",
+        key="train_yaml_text",
+    )
+    if not st.button("Queue run from YAML", key="train_yaml_submit", icon=":material/upload_file:"):
+        return
+    try:
+        if upload is not None:
+            config = RunConfig.from_yaml_text(upload.getvalue().decode("utf-8"), source=upload.name)
+        else:
+            config = RunConfig.from_yaml_text(text, source="edited run config")
+    except (ValueError, UnicodeDecodeError) as error:
+        st.error(f"The run config is not valid: {error}")
+        return
+    _queue_run(config)
 
 
 def _loss_figure(history) -> go.Figure:
@@ -270,5 +260,7 @@ st.caption(
 with st.container(border=True):
     st.subheader("New run")
     new_run_form()
+    with st.expander("From a YAML run config"):
+        yaml_run_form()
 st.subheader("Runs")
 runs_panel()

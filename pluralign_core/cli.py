@@ -1,7 +1,8 @@
 """The ``pluralign`` command line: the same core the app uses, headless.
 
 Each sub-command lives in its own module under :mod:`pluralign_core.commands` and exposes ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``.
+``add_arguments(parser)`` and ``run(args) -> int``. A user's mistake (a bad config, a missing file, an
+unknown id) ends with one line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from pluralign_core.config_base import ConfigError
 
 COMMANDS: dict[str, str] = {
     "datasets": "pluralign_core.commands.datasets",
@@ -46,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
+    except ConfigError as error:  # already one line that names the file, the key and the expected type
+        print(error, file=sys.stderr)
+        return 2
     except (ValueError, KeyError, FileNotFoundError) as error:
         print(f"pluralign {args.command}: {error}", file=sys.stderr)
         return 2

@@ -324,7 +324,8 @@ def test_corrupt_adapters_leave_listing_registry_and_other_models_working(
 ) -> None:
     """Broken adapters fail on their own: lists, registry, the shared base and other adapters are unharmed."""
     from pluralign_core.chat.pool import BASE_KEY, ChatModelPool, GenerationSettings, available_models
-    from pluralign_core.evaluation import evaluate as evaluation
+    from pluralign_core.evaluation import generation as evaluation
+    from pluralign_core.evaluation.config import EvaluationConfig
 
     base = str(tiny_model_dir)
     for name, folder in adapter_folders.items():
@@ -357,7 +358,7 @@ def test_corrupt_adapters_leave_listing_registry_and_other_models_working(
         assert {k: pool.reply(k, HELLO, settings) for k in expected} == expected
     assert len(pool.loaded_bases) == 1
 
-    hidden = evaluation.EvaluationConfig(dataset_id="any", model_id="adapter-missing_config")
+    hidden = EvaluationConfig(dataset_id="any", model_id="adapter-missing_config")
     with pytest.raises(FileNotFoundError, match=re.escape(str(adapter_folders["missing_config"]))):
         evaluation.resolve_model_ref(store, hidden)
     for name in ("truncated_weights", "garbage_weights"):
@@ -374,7 +375,7 @@ def test_loading_a_corrupt_adapter_names_its_folder_and_file(
 ) -> None:
     """The error must be one the pages show (ValueError/OSError) and say which folder and file is broken."""
     from pluralign_core.chat.pool import ChatModelPool, ChatModelSpec
-    from pluralign_core.evaluation import evaluate as evaluation
+    from pluralign_core.evaluation import generation as evaluation
 
     folder = adapter_folders[name]
     broken_file = "adapter_config.json" if "config" in name else "adapter_model.safetensors"

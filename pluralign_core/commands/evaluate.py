@@ -1,8 +1,14 @@
-"""``pluralign evaluate --model ID|base``: answer the held-out prompts and score the answers."""
+"""``pluralign evaluate --model ID|base``: answer the held-out prompts and score the answers.
+
+It runs in the foreground by default, through the same function as the evaluation process the Evaluate
+page queues (:func:`~pluralign_core.evaluation.worker.run_evaluation`), and shows up in
+``pluralign jobs list --kind evaluate``; ``--submit`` queues it as a background process instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = (
     "Evaluate the base model or a trained adapter on the held-out prompts: toxicity classifier and group "
@@ -26,15 +32,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="print the relative change against this (e.g. the base model's) evaluation",
     )
     parser.add_argument("--list", action="store_true", help="list stored evaluations")
+    parser.add_argument(
+        "--submit", action="store_true", help="queue it as a background process instead of waiting for it"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from pluralign_core.evaluation import evaluate as evaluation
+    from pluralign_core.evaluation import results
+    from pluralign_core.evaluation.config import ALL_LANGUAGES, EvaluationConfig
+    from pluralign_core.evaluation.evaluate import check_evaluation
+    from pluralign_core.evaluation.jobs import EvaluationQueue
+    from pluralign_core.evaluation.worker import run_evaluation
     from pluralign_core.store.database import Store
 
     store = Store()
     if args.list:
-        rows = evaluation.evaluations(store, args.dataset or None)
+        rows = results.evaluations(store, args.dataset or None)
         if rows.empty:
             print("No evaluations yet: run `pluralign evaluate --model base`.")
         for row in rows.itertuples():
@@ -46,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     dataset_id = args.dataset or store.active_dataset()
     if not dataset_id:
         raise ValueError("the store has no dataset: run `pluralign init` or import data first")
-    config = evaluation.EvaluationConfig(
+    config = EvaluationConfig(
         dataset_id=dataset_id,
         model_id=args.model,
         base_model=args.base_model,
@@ -56,10 +69,23 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         greedy=not args.sample,
     )
-    result = evaluation.evaluate_model(
-        store, config, progress=lambda f, m: print(f"[{f:6.1%}] {m}", flush=True)
+    check_evaluation(store, config)
+    queue = EvaluationQueue()
+    if args.submit:
+        evaluation_id = queue.submit(config)
+        started = queue.poll()
+        print(f"queued {evaluation_id}" + (" (started)" if evaluation_id in started else ""))
+        print(f"follow it with: pluralign jobs logs {evaluation_id} --kind evaluate")
+        return 0
+    evaluation_id = queue.submit(config, foreground=True)
+    status = run_evaluation(
+        queue.root / evaluation_id, store, progress=lambda f, m: print(f"[{f:6.1%}] {m}", flush=True)
     )
-    pooled = result.summary[result.summary.language == evaluation.ALL_LANGUAGES]
+    if status["state"] != "completed":
+        print(f"evaluation {evaluation_id} {status['state']}: {status.get('error') or ''}", file=sys.stderr)
+        return 1
+    result = results.load_result(queue.root / evaluation_id)
+    pooled = result.summary[result.summary.language == ALL_LANGUAGES]
     print(f"evaluation {result.evaluation_id} stored in {result.path}")
     print(
         pooled[["group", "dimension", "mean", "ci_low", "ci_high", "n"]].to_string(
@@ -67,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     if args.compare:
-        change = evaluation.relative_change(result, evaluation.load_evaluation(store, args.compare))
-        change = change[change.language == evaluation.ALL_LANGUAGES]
+        change = results.relative_change(result, results.load_evaluation(store, args.compare))
+        change = change[change.language == ALL_LANGUAGES]
         print(
             change[["group", "dimension", "mean", "base_mean", "improvement_pct"]].to_string(
                 index=False, float_format=lambda v: f"{v:.2f}"

@@ -1,4 +1,8 @@
-"""``pluralign train --config run.yaml``: fine-tune with DPO or GRPO, headless.
+"""``pluralign train --config run.yaml [--lora-r 8 ...]``: fine-tune with DPO or GRPO, headless.
+
+Every :class:`RunConfig` field is also a flag (``--learning-rate 1e-5``) that overrides the YAML, and both go
+through the config's typed validation: a wrong type or an unknown key ends with one line naming the file,
+the key and the expected type (exit code 2), not a traceback.
 
 Runs in the foreground and prints progress, or with ``--submit`` adds the run to the job queue that the app
 also uses. Under ``accelerate launch`` give ``--run-dir`` so that every process trains the same run, e.g.
@@ -13,16 +17,19 @@ import os
 import sys
 from pathlib import Path
 
-HELP = "Fine-tune a base model with DPO or GRPO + LoRA from a run config YAML."
+HELP = "Fine-tune a base model with DPO or GRPO + LoRA from a run config YAML and/or flags."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path, help="run config YAML (fields of RunConfig)")
+    from pluralign_core.training.config import RunConfig
+
+    parser.add_argument("--config", type=Path, help="run config YAML (RunConfig fields); flags override it")
     parser.add_argument("--run-dir", type=Path, help="run folder (default: a new folder under <home>/runs)")
     parser.add_argument("--submit", action="store_true", help="queue the run for the job runner and return")
     parser.add_argument(
         "--no-register", action="store_true", help="do not register the adapter in the store when done"
     )
+    RunConfig.add_flags(parser)
 
 
 def _progress_callback():
@@ -46,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from pluralign_core.training.jobs import JobQueue
     from pluralign_core.training.run import CONFIG_FILE, is_main_process, run_training
 
-    config = RunConfig.from_yaml(args.config)
+    config = RunConfig.from_flags(args, args.config)
     if args.submit:
         queue = JobQueue()
         run_id = queue.submit(config)

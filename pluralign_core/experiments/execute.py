@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from pluralign_core.evaluation.evaluate import EvaluationConfig
+from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.experiments.grid_config import GridConfig
 from pluralign_core.experiments.plan import GridCell, cell_from_state, reward_groups
 from pluralign_core.experiments.state import GridState, create_grid, load_grid

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pluralign_core.config_base import YamlConfig
-from pluralign_core.evaluation.evaluate import EvaluationConfig
+from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.preferences.config import DISAGREEMENT, SCALES
 from pluralign_core.training.config import ALGORITHMS, RunConfig
@@ -197,6 +198,19 @@ class GridConfig(YamlConfig):
             )
         if self.training.learning_rate <= 0:
             raise ValueError("GridConfig.training.learning_rate must be positive")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> Self:
+        """Partial ``training`` / ``evaluation`` mappings are completed from the demo templates first.
+
+        The saved YAML leaves out the per-cell fields (data, evaluated model), so the nested configs could
+        not be built from it alone; values given in the mapping always win over the template's.
+        """
+        data = dict(data)
+        for name, template in (("training", demo_training()), ("evaluation", demo_evaluation())):
+            if isinstance(data.get(name), Mapping):
+                data[name] = {**template.to_dict(), **data[name]}
+        return super().from_dict(data, source)
 
     def to_dict(self) -> dict[str, Any]:
         """The grid's fields with the nested templates, minus the per-cell fields the planner fills in."""

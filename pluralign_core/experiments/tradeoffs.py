@@ -3,7 +3,7 @@
 Measures, and why:
 
 * **Toxicity reduction** of a cell = the relative change of its mean toxicity against the base model's, as
-  in :func:`pluralign_core.evaluation.evaluate.relative_change`: measured by the *all raters* toxicity reward
+  in :func:`pluralign_core.evaluation.results.relative_change`: measured by the *all raters* toxicity reward
   model
   (how the whole population would rate the answers; the distance above the scale floor) and, independently,
   by the offline toxicity classifier. Positive = less toxic than the base model.
@@ -90,7 +90,7 @@ def load_grid_results(
     state_data: Mapping[str, Any], evaluations_root: Path | str
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(cells, long summary, generations)`` of a grid from its grid.json data and evaluation folders."""
-    from pluralign_core.evaluation.evaluate import load_result
+    from pluralign_core.evaluation.results import load_result
 
     cells, summaries, generations = [], {}, []
     for cell_id in state_data.get("cell_order", []):

@@ -24,21 +24,27 @@ The steps, in order:
    weighted share of non-tied judgements preferring A; every row records it for its chosen response as
    ``judgement_share`` and the group's consensus about the pair, whichever way it goes, as
    ``agreement = max(p, 1 - p)`` (0.5: evenly split, 1: unanimous).
-5. **Disagreement handling**:
+5. **Disagreement handling**, under one rule (:mod:`pluralign_core.preferences.judgements` states it in
+   full): with ``d`` the weighted share of judgements that are not ties, every mode gives a response pair
+   the expected training mass ``d·p`` on A ≻ B and ``d·(1 - p)`` on B ≻ A, a row's mass being
+   ``weight × probability`` for its chosen side and ``weight × (1 - probability)`` for the other. Pairs
+   whose judgements all tie get no row in any mode.
 
+   * ``soft``: one row per response pair, chosen A when ``p ≥ 0.5``, ``probability`` = the chosen side's
+     share and ``weight = d``, for a weighted, soft-label DPO loss: the rule, exactly.
+   * ``preserve``: every decisive judgement counts as a hard label. With ``K = min(n_A, n_B)`` matched
+     judgements (each rater of the smaller side used once), a pair yields ``D = round(K·d)`` rows, of
+     which ``round(D·p)`` say A ≻ B and the rest B ≻ A, each of ``weight = 1/K`` and ``probability = 1``;
+     both roundings are unbiased (seeded by ``seed``, exact when whole): the rule, in expectation.
    * ``majority``: each response gets one aggregate value, the weighted *lower median* of its raters'
      values (the majority judgement; for binary data exactly the majority vote, a 50/50 split resolving to
      the worse grade) or, with ``aggregate='mean'``, the weighted mean. One pair per response pair in the
-     direction of the aggregates, ``weight = probability = 1`` (a hard label); equal aggregates are ties
-     and dropped.
-   * ``preserve``: every judgement counts. A response pair rated by ``n_A`` and ``n_B`` raters yields
-     ``K = min(n_A, n_B)`` rows (each rater matched once), ``k`` of them A ≻ B and ``K - k`` B ≻ A with
-     ``k = floor(K·p) + Bernoulli(frac(K·p))`` drawn from ``seed`` (exact when ``K·p`` is whole). Pairs
-     whose judgements all tie are dropped. Each row is a hard label (``weight = probability = 1``): the
-     proportion lives in the row counts, so a soft loss must not count it a second time.
-   * ``soft``: one row per response pair in the direction of ``p`` (``p = 0.5`` is a tie, dropped) with
-     ``probability = p`` and ``weight`` = the share of judgements that are not ties, for a weighted,
-     soft-label DPO loss.
+     direction of the aggregates, ``weight = probability = 1``; equal aggregates are ties and dropped:
+     the rule applied to the aggregates (one judgement per pair, so ``d, p ∈ {0, 1}``), its hard-label
+     limit.
+
+   Judgements are ordinal, so the 5-point scale's intensity (a 5 against a 4) is used only where values
+   are averaged: over dimensions (step 3) and by majority's ``aggregate='mean'``.
 
 Why the median for majority: it commutes with any order-preserving recoding of the scale, so a coarser
 scale can only merge values, never separate them: for one dimension and ``neutral_as`` ≠ ``drop``, binary
@@ -65,6 +71,7 @@ from pluralign_core.preferences.config import (  # noqa: F401 (word lists re-exp
     SPLITS,
     PreferenceConfig,
 )
+from pluralign_core.preferences.judgements import judgement_shares, training_rows
 from pluralign_core.preferences.jury import JuryWeights, rake
 from pluralign_core.store.database import Store
 
@@ -276,73 +283,8 @@ def _summary(config: PreferenceConfig, frames: dict[str, pd.DataFrame]) -> pd.Da
     n_b = resp["n_raters"].reindex(pairs.response_b).to_numpy()
     pairs["n_a"], pairs["n_b"] = n_a, n_b
     pairs["n_raters"] = (n_a + n_b - pairs["n_both"]).astype(int)
-    decisive = pairs.a_over_b + pairs.b_over_a
-    pairs["p_a"] = np.where(decisive > 0, pairs.a_over_b / decisive.where(decisive > 0, 1.0), 0.5)
-    pairs["decisive_share"] = np.where(pairs.total > 0, decisive / pairs.total.where(pairs.total > 0, 1.0), 0)
-    if config.disagreement == "majority":
-        diff = pairs.value_a - pairs.value_b
-        pairs["direction"] = np.sign(np.where(np.abs(diff) < 1e-9, 0.0, diff)).astype(int)
-    elif config.disagreement == "soft":
-        pairs["direction"] = np.sign(np.where(np.abs(pairs.p_a - 0.5) < 1e-12, 0.0, pairs.p_a - 0.5)).astype(
-            int
-        )
-    else:
-        pairs["direction"] = np.where(decisive > 1e-12, 1, 0)
-    lean = pairs.p_a - 0.5
-    pairs["lean"] = np.sign(np.where(np.abs(lean) < 1e-12, 0.0, lean)).astype(int)
-    if config.disagreement == "majority":
-        pairs["lean"] = pairs["direction"]
+    pairs = judgement_shares(config, pairs)
     return pairs.sort_values(["prompt_id", "response_a", "response_b"]).reset_index(drop=True)
-
-
-def _rows(config: PreferenceConfig, summary: pd.DataFrame) -> pd.DataFrame:
-    """Training rows (chosen/rejected ids, weight, probability) from the pair summary."""
-    s = summary[summary.direction != 0]
-    if config.disagreement == "preserve":
-        k_total = np.minimum(s.n_a, s.n_b).to_numpy().astype(int)
-        expected = k_total * s.p_a.to_numpy()
-        base = np.floor(expected + 1e-9)
-        frac = np.clip(expected - base, 0, 1)
-        rng = np.random.default_rng(config.seed)
-        k_a = (base + (rng.random(len(s)) < frac)).astype(int)
-        k_a = np.minimum(k_a, k_total)
-        idx = np.arange(len(s))
-        a_idx = np.repeat(idx, k_a)
-        b_idx = np.repeat(idx, k_total - k_a)
-        first = s.iloc[a_idx].assign(_a_first=True)
-        second = s.iloc[b_idx].assign(_a_first=False)
-        rows = pd.concat([first, second], ignore_index=True)
-        a_first = rows["_a_first"].to_numpy()
-        weight = np.ones(len(rows))
-    else:
-        rows = s.reset_index(drop=True)
-        a_first = rows.direction.to_numpy() > 0
-        weight = np.ones(len(rows)) if config.disagreement == "majority" else rows.decisive_share.to_numpy()
-    p_a = rows.p_a.to_numpy()
-    soft = config.disagreement == "soft"
-    out = pd.DataFrame(
-        {
-            "prompt_id": rows.prompt_id.to_numpy(),
-            "chosen_id": np.where(a_first, rows.response_a, rows.response_b),
-            "rejected_id": np.where(a_first, rows.response_b, rows.response_a),
-            "weight": weight.astype(float),
-            "probability": np.where(a_first, p_a, 1 - p_a).astype(float) if soft else np.ones(len(rows)),
-            "judgement_share": np.where(a_first, p_a, 1 - p_a).astype(float),
-            "agreement": np.maximum(p_a, 1 - p_a).astype(float),
-            "n_raters": rows.n_raters.to_numpy().astype(int),
-            "chosen_value": np.where(a_first, rows.value_a, rows.value_b).astype(float),
-            "rejected_value": np.where(a_first, rows.value_b, rows.value_a).astype(float),
-        }
-    )
-    if config.disagreement == "preserve":
-        out = out.sort_values(["prompt_id", "chosen_id", "rejected_id"], kind="stable").reset_index(drop=True)
-    if config.max_pairs_per_prompt:
-        rng = np.random.default_rng(config.seed + 1)
-        order = rng.permutation(len(out))
-        shuffled = out.iloc[order]
-        keep = shuffled.groupby("prompt_id", sort=False).cumcount() < int(config.max_pairs_per_prompt)
-        out = shuffled[keep.to_numpy()].sort_index().reset_index(drop=True)
-    return out
 
 
 def _messages(texts: pd.Series, role: str) -> np.ndarray:
@@ -442,7 +384,7 @@ def build_preferences(store: Store, config: PreferenceConfig) -> PreferenceResul
         raters, jury = _rater_weights(con, config)
         frames = _query_frames(con, config, raters, dims)
     summary = _summary(config, frames)
-    rows = _rows(config, summary)
+    rows = training_rows(config, summary)
     pairs = _with_texts(config, rows, frames)
     prompts = _prompt_set(config, frames)
     stats = _stats(config, summary, pairs, frames, raters, jury)
@@ -475,16 +417,19 @@ def describe_choices() -> dict[str, str]:
         "are reversed); several dimensions combine as a weighted mean of a rater's oriented values.",
         "Scale": "5-point keeps the distance from neutral; 3-point keeps only below / neutral / above; "
         "binary keeps agree vs disagree and treats neutral as you choose. Coarser scales merge values, "
-        "so they produce more ties and fewer pairs.",
+        "so they produce more ties and fewer pairs. Judgements compare values by order only: the "
+        "distance counts where values are averaged (over dimensions, and the majority vote's mean).",
         "Pairs": "Raters rated single responses, so a pair compares two responses to the same prompt: every "
         "rater of A is set against every rater of B, giving judgements A ≻ B, B ≻ A or tie.",
         "Majority vote": "Each response gets one value (the raters' weighted median, i.e. the majority "
         "judgement, or the mean); one pair per response pair in that direction, ties dropped. "
         "Minority views disappear.",
         "Preserve disagreement": "Every judgement counts: a response pair with n_A and n_B raters yields "
-        "min(n_A, n_B) rows, split between both directions in proportion to the judgements (seeded "
-        "rounding). Contested pairs appear both ways, so the model learns how contested they are.",
+        "up to min(n_A, n_B) rows (one per matched pair of raters that is not a tie), split between both "
+        "directions in proportion to the judgements (seeded rounding), each weighing 1/min(n_A, n_B). "
+        "Contested pairs appear both ways, so the model learns how contested they are.",
         "Soft labels": "One row per response pair with probability = the share of judgements preferring "
-        "chosen and weight = the share that are not ties, for a weighted, soft-label DPO loss.",
+        "chosen and weight = the share that are not ties, for a weighted, soft-label DPO loss. In "
+        "expectation it trains the model exactly as preserve disagreement does.",
         "Split": "Held-out prompts are never used for training pairs; they are kept for evaluation.",
     }

@@ -122,8 +122,8 @@ class PreferenceConfig(YamlConfig):
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        return super().from_dict({k: v for k, v in data.items() if k not in DERIVED_KEYS})
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Self:
+        return super().from_dict({k: v for k, v in data.items() if k not in DERIVED_KEYS}, source)
 
     def fingerprint(self) -> str:
         payload = json.dumps(asdict(self), sort_keys=True, default=str)

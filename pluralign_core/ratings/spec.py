@@ -11,11 +11,9 @@ import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
-import yaml
 
 from pluralign_core import paths
 from pluralign_core.config_base import YamlConfig
@@ -260,14 +258,6 @@ class ImportSpec(YamlConfig):
                 mapping.update({normalize_label(s): self.scale_min + offset for s in synonyms})
         mapping.update(self.label_map)
         return mapping
-
-    @classmethod
-    def from_yaml(cls, text_or_path: str | Path) -> ImportSpec:
-        text = Path(text_or_path).read_text("utf-8") if isinstance(text_or_path, Path) else text_or_path
-        data = yaml.safe_load(text)
-        if not isinstance(data, dict):
-            raise ValueError("an import spec YAML must be a mapping of fields to values")
-        return cls.from_dict(data)
 
 
 _ROLE_NAMES = {

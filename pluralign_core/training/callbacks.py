@@ -8,13 +8,16 @@ callback).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+from pluralign_core.training.queue import append_event, read_events
+
+__all__ = ["LOG_FILE", "JsonlProgressCallback", "append_event", "read_events"]
 
 LOG_FILE = "trainer_log.jsonl"
 STEP_DELAY_ENV = "PLURALIGN_STEP_DELAY"
@@ -28,25 +31,6 @@ _METRIC_KEYS = {
     "learning_rate": "learning_rate",
     "grad_norm": "grad_norm",
 }
-
-
-def append_event(path: Path | str, event: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(event, default=float) + "\n")
-
-
-def read_events(path: Path | str) -> list[dict[str, Any]]:
-    """All complete lines of a progress log (a half-written last line is skipped)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return events
 
 
 class JsonlProgressCallback(TrainerCallback):

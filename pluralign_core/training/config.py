@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import yaml
-
-from pluralign_core.config_base import YamlConfig
+from pluralign_core.config_base import TextList, YamlConfig
 from pluralign_core.models.base import EMBEDDED_MODEL
 
 ALGORITHMS = ("dpo", "grpo", "sft")
@@ -102,7 +100,7 @@ class RunConfig(YamlConfig):
     lora_r: int = field(default=16, metadata={"help": "LoRA rank.", "group": "lora"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling (alpha).", "group": "lora"})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout.", "group": "lora"})
-    lora_target_modules: list[str] = field(
+    lora_target_modules: TextList = field(
         default_factory=lambda: list(DEFAULT_TARGETS),
         metadata={
             "help": "Module names that get LoRA adapters (or the single value all-linear).",
@@ -240,17 +238,3 @@ class RunConfig(YamlConfig):
     def label(self) -> str:
         data = {"dpo": self.preference_set, "grpo": self.prompt_set, "sft": self.sft_set}[self.algorithm]
         return self.name or f"{self.algorithm}-{Path(data).name}"
-
-    @classmethod
-    def from_yaml(cls, source: Path | str) -> RunConfig:
-        """Read a config from a ``.yaml`` file (a Path or a name ending in .yaml/.yml) or from YAML text."""
-        looks_like_path = isinstance(source, Path) or (
-            "\n" not in str(source) and str(source).endswith((".yaml", ".yml"))
-        )
-        if looks_like_path and not Path(source).is_file():
-            raise FileNotFoundError(f"run config {source} does not exist")
-        text = Path(source).read_text(encoding="utf-8") if looks_like_path else str(source)
-        data = yaml.safe_load(text) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{source}: a run config must be a YAML mapping of field: value")
-        return cls.from_dict(data)

@@ -2,12 +2,20 @@
 
 trl 1.16's DPOTrainer has no per-example weight (its ``use_weighting`` is WPO's model-probability weighting,
 something else). Preference sets built from rater disagreement carry two numbers per pair: ``weight`` (how
-much the pair should count, e.g. number or agreement of raters) and ``probability`` (the share of the group
-preferring *chosen*). With the weighted loss on, the per-pair sigmoid loss becomes
+much the pair should count) and ``probability`` (the share of the group preferring *chosen*); see
+:mod:`pluralign_core.preferences.judgements` for how each mode sets them. With the weighted loss on, the
+loss of an optimizer step over pairs ``i`` is the weighted mean
 
-    weight · [ −p · log σ(β·Δ) − (1 − p) · log σ(−β·Δ) ]
+    Σ_i w_i · [ −p_i · log σ(β·Δ_i) − (1 − p_i) · log σ(−β·Δ_i) ]  /  Σ_i w_i
 
-i.e. a weighted, soft-label (conservative) DPO loss; p = 1 and weight = 1 give plain DPO exactly.
+i.e. a weighted, soft-label (conservative) DPO loss; p = 1 and equal weights give plain DPO exactly.
+
+Why divide by Σ w rather than take trl's plain mean of ``w · loss``: with the mean, weights would also
+scale the gradient, i.e. the effective learning rate, so soft labels (weights below 1) would train more
+slowly than hard ones and the comparison of disagreement modes would confound label and step size. The
+sum runs over the whole optimizer step: every micro-batch of a gradient-accumulation step and every
+process (:meth:`WeightedDPOTrainer.get_batch_samples`); a loss computed outside training (evaluation, a
+direct call) normalises within its batch.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pluralign_core.training import common
 from pluralign_core.training.config import RunConfig
 
 WEIGHT_COLUMNS = ("weight", "probability")
+NORMALISER = "weight_normaliser"
 
 
 def uses_weighted_loss(config: RunConfig, dataset: Any) -> bool:
@@ -80,12 +89,13 @@ class _WeightedFunctional:
 
 
 class WeightedDPOTrainer(DPOTrainer):
-    """DPOTrainer whose sigmoid loss is scaled per pair by ``weight`` and softened by ``probability``.
+    """DPOTrainer whose sigmoid loss is a ``weight``-ed mean of per-pair losses softened by ``probability``.
 
     The whole of trl's loss, metrics and reference handling is reused: during one loss computation the
     ``F`` that trl's module uses is swapped for :class:`_WeightedFunctional`, whose ``logsigmoid`` of the
-    per-pair score applies the weights. Only the plain ``sigmoid`` loss with reverse-KL is supported (the
-    only ones pluralign configures), which :meth:`__init__` checks.
+    per-pair score applies the weights, rescaled so that trl's mean over the batch becomes a mean weighted
+    by ``weight`` (:func:`normalised_weights`). Only the plain ``sigmoid`` loss with reverse-KL is supported
+    (the only ones pluralign configures), which :meth:`__init__` checks.
     """
 
     def __init__(self, *args: Any, weight_columns: tuple[str, ...] = WEIGHT_COLUMNS, **kwargs: Any) -> None:
@@ -98,13 +108,45 @@ class WeightedDPOTrainer(DPOTrainer):
         super()._set_signature_columns_if_needed()
         self._signature_columns = [*self._signature_columns, *self.weight_columns]
 
+    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: Any) -> tuple[list, Any]:
+        """The micro-batches of one optimizer step, each told the mean weight that normalises it.
+
+        The Trainer divides each micro-batch's loss by their number ``G`` and averages gradients over ``P``
+        processes, so dividing micro-batch ``b``'s weights by ``W / (G·P·B_b)`` (``W``: the step's summed
+        weight over all processes, ``B_b``: the batch's pairs) makes the step's gradient that of
+        ``Σ w·loss / W``, however the weight is spread over micro-batches.
+        """
+        batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if not batches or any("weight" not in batch for batch in batches):
+            return batches, num_items
+        summed = torch.stack([batch["weight"].sum() for batch in batches]).sum().reshape(1)
+        total = float(self.accelerator.gather(summed.to(device)).sum())
+        share = self.accelerator.num_processes * len(batches)
+        for batch in batches:
+            batch[NORMALISER] = torch.tensor(total / (share * len(batch["weight"])))
+        return batches, num_items
+
     def _compute_loss(self, model, inputs, return_outputs):
         weight = inputs.pop("weight", None)
         probability = inputs.pop("probability", None)
+        normaliser = inputs.pop(NORMALISER, None)
         if weight is None and probability is None:
             return super()._compute_loss(model, inputs, return_outputs)
+        if weight is not None:
+            weight = normalised_weights(weight, normaliser)
         with _patched_functional(_WeightedFunctional(weight, probability)):
             return super()._compute_loss(model, inputs, return_outputs)
+
+
+def normalised_weights(weight: torch.Tensor, normaliser: torch.Tensor | float | None = None) -> torch.Tensor:
+    """``weight`` divided by the mean weight of its optimizer step (``normaliser``), or of its batch.
+
+    trl averages the per-pair losses, so weights with mean 1 make that average ``Σ w·loss / Σ w``. A batch
+    whose weights sum to 0 stays all 0: it has nothing to teach.
+    """
+    mean = weight.float().mean() if normaliser is None else torch.as_tensor(normaliser, dtype=torch.float32)
+    mean = mean.to(weight.device)
+    return torch.where(mean > 0, weight / mean.clamp_min(torch.finfo(torch.float32).tiny), weight * 0)
 
 
 @contextlib.contextmanager

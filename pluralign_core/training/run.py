@@ -10,62 +10,32 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from pluralign_core.training.callbacks import LOG_FILE, JsonlProgressCallback, append_event
+from pluralign_core.training.callbacks import LOG_FILE, JsonlProgressCallback
 from pluralign_core.training.config import RunConfig
+from pluralign_core.training.queue import (
+    CONFIG_FILE,
+    JobCancelled,
+    append_event,
+    cancel_on_sigterm,
+    write_status,
+)
 
-CONFIG_FILE = "config.yaml"
-STATUS_FILE = "status.json"
 ADAPTER_DIR = "adapter"
 METRICS_FILE = "metrics.json"
-PROCESS_LOG = "process.log"
-TERMINAL_STATES = ("completed", "failed", "cancelled", "interrupted")
-
-
-class RunCancelled(BaseException):
-    """Raised inside the training loop when the process receives SIGTERM (the Cancel button)."""
-
-
-def read_status(run_dir: Path | str) -> dict[str, Any]:
-    path = Path(run_dir) / STATUS_FILE
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return {}
-
-
-def write_status(run_dir: Path | str, **updates: Any) -> dict[str, Any]:
-    """Merge ``updates`` into ``status.json`` atomically (write a sibling, then rename)."""
-    path = Path(run_dir) / STATUS_FILE
-    status = {**read_status(run_dir), **updates}
-    handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{STATUS_FILE}.")  # unique per writer
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(json.dumps(status, indent=2, default=str))
-    os.replace(staging, path)
-    return status
 
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _raise_cancelled(signum: int, frame: Any) -> None:
-    raise RunCancelled(f"received signal {signum}")
-
-
 def run_training(run_dir: Path | str, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Train the run described by ``run_dir/config.yaml``; returns the final status."""
-    from pluralign_core.training import common, modelcard
-
     run_dir = Path(run_dir).resolve()
     config = RunConfig.from_yaml(run_dir / CONFIG_FILE)
     main = is_main_process()
@@ -84,7 +54,14 @@ def run_training(run_dir: Path | str, callbacks: list[Any] | None = None) -> dic
             error=None,
             resumed_from=config.resume_from_checkpoint or None,
         )
-    previous = signal.signal(signal.SIGTERM, _raise_cancelled)
+    with cancel_on_sigterm():
+        return _run(config, run_dir, main, callbacks)
+
+
+def _run(config: RunConfig, run_dir: Path, main: bool, callbacks: list[Any] | None) -> dict[str, Any]:
+    """Train, save the adapter, its card and metrics; a cancel or an error becomes the run's final state."""
+    from pluralign_core.training import common, modelcard
+
     try:
         if config.algorithm == "dpo":
             from pluralign_core.training import dpo as algorithm
@@ -110,7 +87,7 @@ def run_training(run_dir: Path | str, callbacks: list[Any] | None = None) -> dic
             adapter=str(adapter),
             facts=facts,
         )
-    except RunCancelled:
+    except JobCancelled:
         if main:
             append_event(run_dir / LOG_FILE, {"event": "cancelled", "time": time.time()})
             return write_status(run_dir, state="cancelled", finished=time.time())
@@ -123,8 +100,6 @@ def run_training(run_dir: Path | str, callbacks: list[Any] | None = None) -> dic
                 run_dir, state="failed", finished=time.time(), error=f"{type(error).__name__}: {error}"
             )
         raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,17 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pluralign_core.evaluation.evaluate import (
-    CLASSIFIER_SCORER,
-    SUMMARY_COLUMNS,
-    EvaluationConfig,
-    bootstrap_ci,
-    evaluate_model,
-    evaluations,
-    load_evaluation,
-    relative_change,
-    summarise,
-)
+from pluralign_core.evaluation.config import CLASSIFIER_SCORER, SUMMARY_COLUMNS, EvaluationConfig
+from pluralign_core.evaluation.evaluate import evaluate_model
+from pluralign_core.evaluation.results import evaluations, load_evaluation, relative_change
+from pluralign_core.evaluation.scoring import bootstrap_ci, summarise
 from pluralign_core.evaluation.toxicity_classifier import ProfanityCheckClassifier, lexicon_score
 from pluralign_core.rewards.training import train_group_reward_models
 from pluralign_core.store.selection import RaterSelection
@@ -182,3 +175,7 @@ def test_cli_evaluates_and_compares(store, tiny_model_dir, capsys):
     out = capsys.readouterr().out
     assert "improvement_pct" in out and "gender=woman" in out
     assert cli.main(["evaluate", "--list"]) == 0
+    capsys.readouterr()
+    assert cli.main(["jobs", "list", "--kind", "evaluate"]) == 0  # run in the foreground, listed as a job
+    listed = capsys.readouterr().out
+    assert first in listed and listed.count("completed") == 2

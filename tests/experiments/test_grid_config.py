@@ -50,7 +50,7 @@ def test_config_refuses_what_the_planner_owns_and_unknown_keys():
         grid_config.GridConfig(training={"preference_set": "/data/pairs"})
     with pytest.raises(ValueError, match=r"GridConfig.evaluation: \['model_id'\]"):
         grid_config.GridConfig.from_dict({"evaluation": {"model_id": "adapter-x"}})
-    with pytest.raises(ValueError, match=r"GridConfig\.training: unknown run config field"):
+    with pytest.raises(ValueError, match=r"training\.max_stepz: unknown run config field"):
         grid_config.GridConfig.from_dict({"training": {"max_stepz": 5}})
     with pytest.raises(ValueError, match="num_generations"):
         grid_config.GridConfig(training={"num_generations": 1})

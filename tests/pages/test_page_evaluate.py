@@ -1,15 +1,17 @@
-"""Evaluate page (AppTest): evaluate the base model and an adapter, read results and the relative change."""
+"""Evaluate page (AppTest): queue evaluations of the base model and an adapter, follow their progress,
+read the results and the relative change; cancel one; a broken adapter is refused before anything runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
-from pluralign_core.evaluation.evaluate import evaluations
+from pluralign_core.evaluation.results import evaluations
 from pluralign_core.rewards.training import train_group_reward_models
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
@@ -18,8 +20,10 @@ from tests.factories import tiny_bundle
 
 
 @pytest.fixture(autouse=True)
-def _page_settings(bare_app) -> Iterator[None]:
-    """One torch thread while the page generates (restored afterwards for the tests that follow)."""
+def _page_settings(bare_app, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """One torch thread here and in the evaluation processes (restored afterwards for later tests)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("PLURALIGN_STEP_DELAY", "0.5")  # a visible progress bar between the steps
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -59,6 +63,30 @@ def _evaluate(at: AppTest, model_label: str) -> AppTest:
     return at.run()
 
 
+def _progress_texts(at: AppTest) -> list[str]:
+    return [bar.proto.text for bar in at.get("progress")]
+
+
+def _poll(at: AppTest, done: Callable[[AppTest], bool], seen: set[str], timeout: float = 240) -> AppTest:
+    """Rerun the page (as its two-second poll does) until ``done``; collect the progress texts shown."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        at.run()
+        assert not at.exception, at.exception
+        seen.update(_progress_texts(at))
+        if done(at):
+            return at
+    raise AssertionError(f"the page did not get there in {timeout:.0f} s; progress seen: {sorted(seen)}")
+
+
+def _shows_the_queued_result(at: AppTest) -> bool:
+    """The evaluation this session queued last is finished (no progress bar) and its results are shown."""
+    picked = [box.value for box in at.selectbox if box.key == "eval_pick"]
+    results = any(s.value == "Results" for s in at.subheader)
+    return results and picked == [at.session_state["eval_job"]] and not at.get("progress")
+
+
 def test_evaluates_base_then_adapter_and_shows_change(eval_store: Store):
     at = _open()
     assert not at.exception
@@ -67,19 +95,39 @@ def test_evaluates_base_then_adapter_and_shows_change(eval_store: Store):
 
     at = _evaluate(at, "base model")
     assert not at.exception and not at.error
+    assert any("Queued evaluation" in s.value for s in at.success)
+    assert evaluations(eval_store, "tiny").empty  # it runs in its own process, not in the page
+    seen: set[str] = set()
+    at = _poll(at, _shows_the_queued_result, seen)
+    running = {t.split(" · ", 1)[1] for t in seen if ": running · " in t}
+    assert len(running - {"starting", "waiting for a free slot"}) >= 2, seen  # the bar moved on its own
     stored = evaluations(eval_store, "tiny")
     assert len(stored) == 1 and stored.config.iloc[0]["model_id"] == "base"
-    assert any(s.value == "Results" for s in at.subheader)
-    assert any("Stored evaluation" in s.value for s in at.success)
+    assert any(f"{at.session_state['eval_job']} finished" in t.value for t in at.toast)
 
     at = _evaluate(at, "women-dpo (adapter-women)")
     assert not at.exception and not at.error
+    at = _poll(at, _shows_the_queued_result, seen)
     stored = evaluations(eval_store, "tiny")
     assert sorted(c["model_id"] for c in stored.config) == ["adapter-women", "base"]
     assert any(s.value == "Change against the base model" for s in at.subheader)
-    change = at.dataframe[1].value
+    change = at.dataframe[-2].value
     assert {"improvement_pct", "base_mean"} <= set(change.columns)
     assert len(at.get("download_button")) >= 3  # summary, change, answers
+
+
+def test_cancel_stops_a_queued_evaluation(eval_store: Store, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PLURALIGN_STEP_DELAY", "30")
+    at = _evaluate(_open(), "base model")
+    seen: set[str] = set()
+    at = _poll(at, lambda at: any("running · starting" in t for t in _progress_texts(at)), seen, 120)
+    job = at.session_state["eval_job"]
+    at.button(key=f"eval_cancel_{job}").click()
+    at = at.run()
+    assert not at.exception
+    assert any(f"Evaluation {job} cancelled" in e.value for e in at.error)
+    assert not at.get("progress")
+    assert evaluations(eval_store, "tiny").empty
 
 
 def test_a_missing_adapter_folder_gives_an_error_not_a_crash(eval_store: Store, tmp_path):
@@ -90,4 +138,6 @@ def test_a_missing_adapter_folder_gives_an_error_not_a_crash(eval_store: Store, 
     at = _evaluate(at, "gone (adapter-gone)")
     assert not at.exception
     assert any("adapter_config.json" in e.value for e in at.error)
+    assert not any("Queued evaluation" in s.value for s in at.success)
+    assert not (paths.home() / "evaluations").exists() or not any((paths.home() / "evaluations").iterdir())
     assert evaluations(eval_store, "tiny").empty

@@ -7,7 +7,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
-from pluralign_core.evaluation.evaluate import CLASSIFIER_SCORER, EvaluationConfig, save_result, summarise
+from pluralign_core.evaluation.config import CLASSIFIER_SCORER, EvaluationConfig
+from pluralign_core.evaluation.results import save_result
+from pluralign_core.evaluation.scoring import summarise
 from pluralign_core.experiments import execute, grid_config, process
 from pluralign_core.experiments import state as grid_state
 from pluralign_core.store.database import Store

@@ -1,4 +1,4 @@
-"""Train page (AppTest): queue a DPO run from the form and watch its progress arrive."""
+"""Train page (AppTest): queue a DPO run from the form and watch its progress arrive; YAML configs too."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
+from pluralign_core.training.jobs import JobQueue
 from tests.training_data import make_preference_set
 
 
@@ -87,3 +88,49 @@ def test_train_page_grpo_form_validates_before_queueing(store, tmp_path):
     _by_key(at.button, "train_submit").click().run()
     assert any("needs at least one reward model" in e.value for e in at.error)
     assert not (paths.home() / "runs").exists() or not any((paths.home() / "runs").iterdir())
+
+
+def _yaml_page() -> AppTest:
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        (
+            "lora_r: eight\n",
+            "edited run config: lora_r: expected int, got 'eight' (Input should be a valid integer",
+        ),
+        ("lora_rank: 8\n", "edited run config: lora_rank: unknown run config field (did you mean 'lora_r'?)"),
+    ],
+)
+def test_train_page_shows_a_bad_yaml_config_as_one_line(store, body, shown):
+    at = _yaml_page()
+    area = _by_key(at.text_area, "train_yaml_text")
+    assert "learning_rate: 5.0e-05" in area.value  # starts from every field's default
+    area.input(f"preference_set: /data/prefs\n{body}")
+    _by_key(at.button, "train_yaml_submit").click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any(shown in e and "\n" not in e for e in errors), errors
+    assert not at.success
+    assert not (paths.home() / "runs").exists() or not any((paths.home() / "runs").iterdir())
+
+
+def test_train_page_queues_an_edited_yaml_config_with_real_types(store, monkeypatch):
+    monkeypatch.setattr(JobQueue, "poll", lambda self: [])  # queue only: no training process in this test
+    at = _yaml_page()
+    _by_key(at.text_area, "train_yaml_text").input(
+        "preference_set: /data/prefs\nlearning_rate: 1e-5\nlora_r: '8'\ngradient_checkpointing: 'no'\n"
+    )
+    _by_key(at.button, "train_yaml_submit").click().run()
+    assert not at.exception, at.exception
+    assert any("Queued run" in s.value for s in at.success), [e.value for e in at.error]
+    queue = JobQueue(paths.home() / "runs")
+    (run_id,) = queue.run_ids()
+    config = queue.config(run_id)
+    assert (config.learning_rate, config.lora_r, config.gradient_checkpointing) == (1e-5, 8, False)

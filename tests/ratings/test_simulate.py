@@ -26,6 +26,9 @@ from pluralign_core.ratings.simulate import (
     load_default_config,
     simulate,
 )
+from pluralign_core.ratings.simulation_config import DIMENSION_NAMES
+from pluralign_core.ratings.simulation_expectations import expected_flip_shares, expected_scores
+from pluralign_core.ratings.simulation_model import build_model, streams
 from pluralign_core.store.bootstrap import ensure_default_dataset
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
@@ -85,6 +88,90 @@ def test_default_dataset_recovers_the_published_headlines(default_store: Store) 
         "The default dataset drifted from the published effects (did data/items/*.yaml change?). "
         "Re-calibrate: python -m bench.calibrate_simulation --write\n" + table.to_string()
     )
+
+
+def test_headlines_averaged_over_seeds_are_within_one_point(tmp_path: Path, items) -> None:
+    """The population, not only the shipped seed, is calibrated: the mean over 16 datasets is on target."""
+    store = Store(tmp_path / "seeds.duckdb")
+    config = load_default_config()
+    tables = []
+    for seed in range(1, 17):
+        store.write_dataset(simulate(config.with_overrides(seed=seed), items, dataset_id=f"seed-{seed}"))
+        tables.append(measure_headlines(store, f"seed-{seed}").set_index("name")["difference_pts"])
+    mean = pd.concat(tables, axis=1).mean(axis=1)
+    assert mean.abs().max() <= 1.0, (
+        "Mean headline gap over seeds 1..16 is off; re-calibrate: python -m bench.calibrate_simulation "
+        "--write\n" + mean.to_string()
+    )
+
+
+def test_groups_prefer_opposite_answers_on_10_to_25_percent_of_pairs(items) -> None:
+    """Fails on an additive-only model, where every group prefers the same answers (flip share 0)."""
+    flips = expected_flip_shares(load_default_config(), items).set_index("contrast")["flip_share"]
+    assert set(flips.index) == {"Women vs men", "Liberal vs conservative"}
+    assert flips.between(0.10, 0.25).all(), flips.to_string()
+
+
+def test_additive_group_effects_alone_never_flip_a_preference(items) -> None:
+    data = load_default_config(n_raters=400).to_dict()
+    data["model"]["interactions"] = []
+    data["model"]["contested"]["prompt_share"] = 0.0
+    for dimension in ("toxicity", "emotional_awareness"):
+        flips = expected_flip_shares(SimulationConfig.from_dict(data), items, dimensions={dimension: 1.0})
+        assert (flips["flipped"] == 0).all() and (flips["response_pairs"] > 0).all()
+
+
+def test_sampled_ratings_show_the_gender_by_stereotype_interaction(items) -> None:
+    """Women and men differ more on stereotyped answers about gender than on those about everyday help."""
+    bundle = simulate(load_default_config(n_raters=4000), items)
+    gender = bundle.rater_attributes.astype(str).query("attribute == 'gender'").set_index("rater_id")["value"]
+    responses = items.responses.set_index("response_id")
+    topic = items.prompts.set_index("prompt_id")["topic"]
+    toxicity = bundle.ratings[bundle.ratings["dimension"] == "toxicity"].astype({"response_id": str})
+    toxicity = toxicity.assign(
+        gender=gender.reindex(toxicity["rater_id"].astype(str)).to_numpy(),
+        style=responses.loc[toxicity["response_id"], "style"].to_numpy(),
+        topic=topic.reindex(responses.loc[toxicity["response_id"], "prompt_id"]).to_numpy(),
+    )
+    stereotyped = toxicity[toxicity["style"] == "stereotyped"]
+    means = stereotyped.groupby(["topic", "gender"])["score"].mean().unstack()
+    gap = means["woman"] - means["man"]
+    assert gap["gender"] - gap["everyday_help"] > 0.35, means.to_string()
+
+
+def test_expected_scores_match_the_sampled_means(items) -> None:
+    """The analytic expectation integrates exactly the noise that ``simulate`` draws."""
+    config = load_default_config(n_raters=6000)
+    bundle = simulate(config, items)
+    model = build_model(config, items, streams(config.seed))
+    language = model.population.language_of_raters(config)
+    rows = np.arange(len(items.responses))
+    response_language = items.responses["language"].to_numpy()
+    expected = np.zeros((len(rows), len(DIMENSION_NAMES)))
+    for lang in ("en", "de"):
+        raters, answers = np.flatnonzero(language == lang), rows[response_language == lang]
+        expected[answers] = expected_scores(model, raters, answers).mean(axis=0)
+    cells = bundle.ratings.groupby(["response_id", "dimension"], observed=True)["score"]
+    shape = {"index": items.responses["response_id"], "columns": list(DIMENSION_NAMES)}
+    mean, sd, n = (
+        getattr(cells, stat)().unstack().reindex(**shape).to_numpy() for stat in ("mean", "std", "count")
+    )
+    z = ((mean - expected) / (sd / np.sqrt(n)))[n >= 10]  # standardised residuals, ~N(0, 1) if unbiased
+    assert len(z) > 1000
+    assert abs(z.mean()) < 0.1 and 0.7 < (z**2).mean() < 1.3, (z.mean(), (z**2).mean())
+
+
+def test_contested_polarisation_only_on_contested_prompts_and_shared_across_languages(items) -> None:
+    config = load_default_config(n_raters=50)
+    model = build_model(config, items, streams(config.seed))
+    per_answer = np.abs(model.polarisation).sum(axis=(1, 2))[model.grid]  # (prompts, answers, languages)
+    contested = per_answer[:, :, 0].sum(axis=1) > 0
+    assert np.array_equal(per_answer[..., 0], per_answer[..., 1])
+    assert 0.2 < contested.mean() < 0.6 and (per_answer[contested] > 0).all()
+    no_contest = dataclasses.replace(
+        config, contested=dataclasses.replace(config.contested, prompt_share=0.0)
+    )
+    assert not build_model(no_contest, items, streams(config.seed)).polarisation.any()
 
 
 def test_same_seed_same_data_other_seed_other_data(items) -> None:
@@ -203,6 +290,17 @@ def test_config_yaml_round_trips(tmp_path: Path) -> None:
         (lambda d: d["model"]["effects"]["gender"].update(kindness={"man": 1.0}), "kindness"),
         (lambda d: d["model"].update(cut_points=[1.5, 1.0, 3.5, 4.5]), "cut_points"),
         (lambda d: d.update(n_raters=0), "n_raters"),
+        (lambda d: d.update(raters=10), "raters"),
+        (lambda d: d["model"].update(noise=1.0), "noise"),
+        (lambda d: d["arms"]["US"].update(langauge="en"), "arms.US"),
+        (lambda d: d["model"]["interactions"][0].update(styles=["snarky"]), r"interactions\[0\].styles"),
+        (
+            lambda d: d["model"]["interactions"][1].update(shift={"women": 0.3}),
+            r"interactions\[1\].shift.women",
+        ),
+        (lambda d: d["model"]["interactions"][0].update(topic=["race"]), r"interactions\[0\]"),
+        (lambda d: d["model"]["contested"]["axes"].update(country={"FR": 1.0}), "contested.axes.country.FR"),
+        (lambda d: d["model"]["contested"].update(prompt_share=1.5), "prompt_share"),
     ],
 )
 def test_invalid_config_names_the_field(edit, message: str) -> None:

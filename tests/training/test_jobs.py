@@ -95,3 +95,24 @@ def _events(folder: Path):
     from pluralign_core.training.callbacks import read_events
 
     return read_events(folder / "trainer_log.jsonl")
+
+
+def test_a_reused_pid_is_not_taken_for_the_run(tiny_model_dir, tmp_path):
+    """A status naming a live pid that started at another time (the pid was reused) is a dead run."""
+    import time
+
+    from pluralign_core.training.queue import write_status
+
+    queue = _queue(tmp_path)
+    run_id = queue.submit(tiny_run_config(tiny_model_dir, preference_set=str(tmp_path / "prefs")))
+    folder = queue.run_dir(run_id)
+    write_status(folder, state="running", pid=os.getpid(), pid_started=time.time() - 3600)
+    assert not queue.is_alive(queue.status(run_id))
+    assert queue.cancel(run_id, timeout=1)["state"] == "cancelled"  # and this process was not signalled
+
+    write_status(folder, state="running", pid=os.getpid(), pid_started=time.time() - 3600)
+    assert queue.refresh() == [run_id]
+    assert queue.status(run_id)["state"] == "interrupted"
+    foreground = queue.submit(tiny_run_config(tiny_model_dir, preference_set="x"), foreground=True)
+    assert queue.is_alive(queue.status(foreground))  # the caller's own pid and start time
+    assert queue.refresh() == []
