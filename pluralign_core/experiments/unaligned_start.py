@@ -101,7 +101,8 @@ def sft_examples(store: Store, config: UnalignedStartConfig) -> pd.DataFrame:
     worse = "<" if dimensions[config.dimension].higher_is_better else ">"
     rows = store.query(
         f"""
-        SELECT p.prompt_id, p.language, p.text AS prompt, r.text AS completion, avg(x.score) AS mean_score
+        SELECT p.prompt_id, r.response_id, p.language, p.text AS prompt, r.text AS completion,
+            avg(x.score) AS mean_score
         FROM ratings x
         JOIN responses r ON r.dataset_id = x.dataset_id AND r.response_id = x.response_id
         JOIN prompts p ON p.dataset_id = r.dataset_id AND p.prompt_id = r.prompt_id
@@ -119,7 +120,7 @@ def sft_examples(store: Store, config: UnalignedStartConfig) -> pd.DataFrame:
     prompts = np.sort(rows.prompt_id.unique())
     rng = np.random.default_rng(config.seed)
     keep = rng.permutation(prompts)[: max(1, round(len(prompts) * config.prompt_share))]
-    return rows[rows.prompt_id.isin(keep)].drop(columns="mean_score").reset_index(drop=True)
+    return rows[rows.prompt_id.isin(keep)].drop(columns=["mean_score", "response_id"]).reset_index(drop=True)
 
 
 def write_sft_set(examples: pd.DataFrame, folder: Path) -> Path:
