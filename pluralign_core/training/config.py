@@ -15,6 +15,8 @@ from pluralign_core.config_base import TextList, YamlConfig
 from pluralign_core.models.base import EMBEDDED_MODEL
 
 ALGORITHMS = ("dpo", "grpo", "sft")
+#: The algorithms that align a model to preferences (SFT only imitates; it builds the unaligned start).
+ALIGNMENT_ALGORITHMS = ("dpo", "grpo")
 LR_SCHEDULERS = ("linear", "constant", "constant_with_warmup", "cosine")
 WEIGHTED_LOSS_MODES = ("auto", "on", "off")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
