@@ -76,7 +76,12 @@ def answer_logprobs(
     batch_size: int = 8,
     max_answer_tokens: int = MAX_ANSWER_TOKENS,
 ) -> np.ndarray:
-    """Mean log-probability per answer token of each ``answers[i]`` as the reply to ``prompts[i]``."""
+    """Mean log-probability per answer token of each ``answers[i]`` as the reply to ``prompts[i]``.
+
+    Rows are padded on the left, with position ids that skip the padding, so every answer ends at the last
+    position: the vocabulary projection (``logits_to_keep``) and the log-softmax then run over the answer
+    tokens only, not over the prompts (the projection onto SmolLM2's 49,152 tokens is most of the cost).
+    """
     import torch
 
     if len(prompts) != len(answers):
@@ -93,20 +98,27 @@ def answer_logprobs(
         for start in range(0, len(encoded), batch_size):
             chunk = encoded[start : start + batch_size]
             width = max(len(ids) for ids, _ in chunk)
+            answer_lengths = [len(ids) - answer_start for ids, answer_start in chunk]
+            keep = max(answer_lengths) + 1
             input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
             attention = torch.zeros((len(chunk), width), dtype=torch.long)
             for row, (ids, _) in enumerate(chunk):
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                attention[row, : len(ids)] = 1
+                input_ids[row, width - len(ids) :] = torch.tensor(ids)
+                attention[row, width - len(ids) :] = 1
+            positions = (attention.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
+                logits = model(
+                    input_ids=input_ids.to(device),
+                    attention_mask=attention.to(device),
+                    position_ids=positions.to(device),
+                    logits_to_keep=keep,
+                ).logits
             logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            targets = input_ids[:, 1:].to(device)
+            targets = input_ids[:, width - keep + 1 :].to(device)
             token_lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu()
-            for row, (ids, answer_start) in enumerate(chunk):
-                span = token_lp[row, answer_start - 1 : len(ids) - 1]
-                if len(span):
-                    out[start + row] = float(span.mean())
+            for row, length in enumerate(answer_lengths):
+                if length:
+                    out[start + row] = float(token_lp[row, token_lp.shape[1] - length :].mean())
     finally:
         model.train(was_training)
     return out

@@ -9,6 +9,7 @@ import torch
 
 from pluralign_core.evaluation.likelihood import (
     LogprobCache,
+    _conversation_ids,
     alignment_matrix,
     answer_logprobs,
     implicit_rewards,
@@ -146,3 +147,21 @@ def test_measure_detects_a_dpo_shift_on_held_out_prompts(tiny_model_dir, tmp_pat
     assert matrix.loc["dpo", "accuracy"] == 1.0
     assert matrix.loc["dpo", "margin_ci_low"] > 0 and matrix.loc["dpo", "resolved"]
     assert matrix.loc["start", "margin"] == 0.0 and not matrix.loc["start", "resolved"]
+
+
+def test_batched_left_padded_logprobs_equal_one_row_at_a_time(tiny_model_dir):
+    """Padding, position ids and the kept logits must not change any row's value."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = ["Hi?", "Why are some people so rude and loud today?", "Sad?"]
+    answers = [CHOSEN, "No.", REJECTED + " " + CHOSEN]
+    batched = answer_logprobs(model, tokenizer, prompts, answers, batch_size=3)
+    single = [answer_logprobs(model, tokenizer, [p], [a])[0] for p, a in zip(prompts, answers, strict=True)]
+    assert np.allclose(batched, single, atol=1e-5)
+    with torch.inference_mode():
+        ids, start = _conversation_ids(tokenizer, prompts[1], answers[1], 160)
+        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1]
+        manual = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:])[:, None])[start - 1 :].mean()
+    assert batched[1] == pytest.approx(float(manual), abs=1e-5)
