@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report", default=None, metavar="GRID_ID", help="print a grid's results as markdown"
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="with --report or --list: print one JSON document on stdout instead of text",
+    )
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -44,10 +50,25 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(f"stopped by signal {signum}")
 
 
-def _list_grids() -> int:
+def _list_grids(as_json: bool = False) -> int:
+    from pluralign_core.commands.json_output import emit
     from pluralign_core.experiments.state import list_grids
 
     states = list_grids()
+    if as_json:
+        emit(
+            [
+                {
+                    "grid_id": s.grid_id,
+                    "state": s.data.get("state"),
+                    "dataset_id": s.data.get("dataset_id"),
+                    "cells": len(s.cells),
+                    **s.counts(),
+                }
+                for s in states
+            ]
+        )
+        return 0
     if not states:
         print("No grids yet: run `pluralign grid --preset demo`.")
     for state in states:
@@ -56,6 +77,30 @@ def _list_grids() -> int:
             f"{state.grid_id}: {state.data.get('state')} ({counts['done']}/{len(state.cells)} done, "
             f"{counts['failed']} failed) on {state.data.get('dataset_id')}"
         )
+    return 0
+
+
+def _json_report(state_data: dict[str, Any]) -> int:
+    """The report's numbers, not its markdown: per-cell toxicity and each design-choice comparison."""
+    from pluralign_core import paths
+    from pluralign_core.commands.json_output import emit, records
+    from pluralign_core.experiments import tradeoffs
+
+    _, long, _ = tradeoffs.load_grid_results(state_data, paths.subdir("evaluations"))
+    table = tradeoffs.toxicity_by_cell(long)
+    measures = ("reduction_rm_pct", "reduction_classifier_pct")
+    emit(
+        {
+            "grid_id": state_data.get("grid_id"),
+            "dataset_id": state_data.get("dataset_id"),
+            "state": state_data.get("state"),
+            "cells": records(table),
+            "comparisons": {
+                m: [] if table.empty else records(tradeoffs.design_choice_comparisons(table, measure=m))
+                for m in measures
+            },
+        }
+    )
     return 0
 
 
@@ -114,9 +159,13 @@ def run(args: argparse.Namespace) -> int:
     from pluralign_core.experiments.state import load_grid
     from pluralign_core.store.database import Store
 
+    if args.json and not (args.list or args.report):
+        raise ValueError("--json goes with --report GRID_ID or --list (a running grid prints progress)")
     if args.list:
-        return _list_grids()
+        return _list_grids(args.json)
     if args.report:
+        if args.json:
+            return _json_report(load_grid(args.report).data)
         print(tradeoffs.report(load_grid(args.report).data, paths.subdir("evaluations")))
         return 0
     store = Store()
@@ -131,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
 
     def show(fraction: float, message: str) -> None:
-        print(f"[{time.time() - started:7.0f}s {fraction:6.1%}] {message}", flush=True)
+        print(f"[{time.time() - started:7.0f}s {fraction:6.1%}] {message}", file=sys.stderr, flush=True)
 
     if args.resume:
         state = run_grid(store, progress=show, grid_id=args.resume, resume=True)

@@ -1,0 +1,105 @@
+"""``--json`` output: stdout is exactly one JSON document (progress on stderr), with the same numbers as
+the tables the text mode prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pluralign_core import cli
+from pluralign_core.analysis import group_means
+from tests.factories import tiny_bundle
+
+
+def _json_stdout(capsys) -> tuple[object, str]:
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.err
+
+
+def test_analyze_json_holds_means_and_differences(store, capsys):
+    store.write_dataset(tiny_bundle("t", n_raters=12))
+    args = ["analyze", "--dataset", "t", "--attribute", "gender", "--reference", "woman", "--json"]
+    assert cli.main(args) == 0
+    document, _ = _json_stdout(capsys)
+    assert document["dataset_id"] == "t" and document["reference"] == "woman"
+    expected = group_means(store, "t", "gender")
+    got = {(r["dimension"], r["group"]): r["mean"] for r in document["means"]}
+    assert got == pytest.approx({(r.dimension, r.group): r.mean for r in expected.itertuples()})
+    differences = {r["group"] for r in document["differences"]}
+    assert differences == {"man"} and all("pct_diff" in r for r in document["differences"])
+
+
+def test_analyze_json_with_csv_keeps_stdout_parseable(store, tmp_path, capsys):
+    store.write_dataset(tiny_bundle("t"))
+    out = tmp_path / "t.csv"
+    assert cli.main(["analyze", "--dataset", "t", "--attribute", "country", "--csv", str(out), "--json"]) == 0
+    document, err = _json_stdout(capsys)
+    assert document["attribute"] == "country" and out.exists() and f"to {out}" in err
+
+
+def test_preferences_json_reports_stats_and_the_saved_set(store, capsys):
+    store.write_dataset(tiny_bundle("t", n_prompts=3, n_raters=8))
+    assert cli.main(["preferences", "--dataset", "t", "--name", "js", "--json"]) == 0
+    document, _ = _json_stdout(capsys)
+    assert document["dataset_id"] == "t" and document["config"]["disagreement"] == "majority"
+    saved = document["saved"]
+    assert saved["pairs"] == document["stats"]["pairs"] > 0 and Path(saved["folder"]).is_dir()
+    assert store.artifact(saved["artifact_id"])["kind"] == "preference_set"
+    assert cli.main(["preferences", "--dataset", "t", "--no-save", "--json"]) == 0
+    document, _ = _json_stdout(capsys)
+    assert document["saved"] is None and document["stats"]["pairs"] == saved["pairs"]
+
+
+def test_evaluate_json_with_progress_on_stderr(store, tiny_model_dir, capsys):
+    from tests.evaluation.test_evaluation import _fill
+
+    _fill(store)
+    args = ["evaluate", "--dataset", "tiny", "--base-model", str(tiny_model_dir), "--languages", "en"]
+    args += ["--max-new-tokens", "4", "--json"]
+    assert cli.main(args) == 0
+    first, err = _json_stdout(capsys)
+    assert "%]" in err  # the progress lines
+    assert first["config"]["model_id"] == "base" and first["comparison"] is None
+    assert {r["group"] for r in first["summary"]} >= {"gender=woman"}
+    assert cli.main([*args, "--compare", first["evaluation_id"]]) == 0
+    second, _ = _json_stdout(capsys)
+    assert second["compared_with"] == first["evaluation_id"]
+    assert second["comparison"] and all("improvement_pct" in r for r in second["comparison"])
+    assert cli.main(["evaluate", "--list", "--json"]) == 0
+    listed, _ = _json_stdout(capsys)
+    assert {r["evaluation_id"] for r in listed} == {first["evaluation_id"], second["evaluation_id"]}
+
+
+def test_grid_report_json_carries_the_reductions(store, monkeypatch, capsys):
+    import pandas as pd
+
+    from pluralign_core.experiments import state as grid_state
+    from pluralign_core.experiments import tradeoffs
+    from tests.experiments.test_tradeoffs import CELLS, _long
+
+    fake_grid = SimpleNamespace(data={"grid_id": "g1", "dataset_id": "tiny", "state": "completed"})
+    monkeypatch.setattr(grid_state, "load_grid", lambda grid_id: fake_grid)
+    cells = pd.DataFrame({"cell_id": [c[0] for c in CELLS]})
+    monkeypatch.setattr(tradeoffs, "load_grid_results", lambda data, root: (cells, _long(), pd.DataFrame()))
+    assert cli.main(["grid", "--report", "g1", "--json"]) == 0
+    document, _ = _json_stdout(capsys)
+    assert document["grid_id"] == "g1" and len(document["cells"]) == len(CELLS)
+    reduction = {r["cell_id"]: r["reduction_rm_pct"] for r in document["cells"]}
+    assert reduction["dpo-p5"] == pytest.approx(100 * (3.0 - 2.0) / (3.0 - 1.0))
+    rows = {r["comparison"]: r for r in document["comparisons"]["reduction_rm_pct"]}
+    table = tradeoffs.toxicity_by_cell(_long())
+    expected = tradeoffs.design_choice_comparisons(table).set_index("comparison")
+    assert rows.keys() == set(expected.index)
+    for comparison, row in rows.items():
+        for column in ("a_reduction_pct", "b_reduction_pct", "difference_pp"):
+            assert row[column] == pytest.approx(expected.loc[comparison, column], nan_ok=True)
+    assert cli.main(["grid", "--list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_grid_json_without_report_or_list_is_a_user_error(pluralign_home, capsys):
+    assert cli.main(["grid", "--json"]) == 2
+    assert "--json goes with --report" in capsys.readouterr().err
