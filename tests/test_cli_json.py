@@ -103,3 +103,22 @@ def test_grid_report_json_carries_the_reductions(store, monkeypatch, capsys):
 def test_grid_json_without_report_or_list_is_a_user_error(pluralign_home, capsys):
     assert cli.main(["grid", "--json"]) == 2
     assert "--json goes with --report" in capsys.readouterr().err
+
+
+def test_preferences_json_in_a_real_process_keeps_progress_bars_off_stdout(store):
+    import subprocess
+    import sys
+
+    from pluralign_core import paths
+
+    store.write_dataset(tiny_bundle("t", n_prompts=3, n_raters=8))
+    result = subprocess.run(
+        [sys.executable, "-m", "pluralign_core.cli", "preferences", "--dataset", "t", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=paths.REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["saved"]["pairs"] > 0
+    assert "Saving the dataset" in result.stderr  # datasets' progress bars, on stderr
