@@ -155,3 +155,19 @@ def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path):
     problems = Problems()
     assert read_table(tmp_path, problems) is None
     assert problems.errors[0].kind == "unsupported_folder" and "save_to_disk" in problems.errors[0].message
+
+
+def test_cli_imports_a_latin1_file_and_a_datasets_folder(store, tmp_path, capsys):
+    from datasets import Dataset
+
+    from pluralign_core import cli
+
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(TEXT.replace(" – ", " - ").encode("latin-1"))
+    assert cli.main(["import", str(latin), "--dataset-id", "latin", "--name", "Latin"]) == 0
+    assert "read as Windows-1252" in capsys.readouterr().out
+    folder = tmp_path / "hf"
+    Dataset.from_pandas(_ratings_frame()).save_to_disk(str(folder))
+    assert cli.main(["import", str(folder), "--dataset-id", "hf"]) == 0
+    assert {"latin", "hf"} <= set(store.datasets().dataset_id)
+    assert UMLAUT in set(store.query("SELECT text FROM responses WHERE dataset_id = 'hf'").text)
