@@ -49,16 +49,17 @@ def _locate(adapter: str) -> tuple[Path, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pluralign_core.models.merge import adapter_base_model, merge_adapter
+    from pluralign_core.models.merge import adapter_base_model, merge_adapter, merged_card
 
     folder, registered_base = _locate(args.adapter)
     base = args.base_model or registered_base or adapter_base_model(folder)
-    out = merge_adapter(
-        folder,
-        args.merged,
-        base_model=base,
-        progress=lambda f, m: print(f"[{f:6.1%}] {m}", file=sys.stderr, flush=True),
-    )
+    target = Path(args.merged)
+    if target.exists() and not (target.is_dir() and not any(target.iterdir())):
+        raise ValueError(f"{target} exists and is not an empty folder: choose a new folder for the model")
+    if target.exists():
+        target.rmdir()  # an empty folder the user made for it: merge_adapter renames into place
+    print(f"merging {folder} into {base} (loading the base model)", file=sys.stderr, flush=True)
+    out = merge_adapter(base, folder, target, card=merged_card(folder))
     result = {"adapter": str(folder), "base_model": base, "merged": str(out)}
     print(json.dumps(result) if args.json else f"merged model written to {out} (base {base})")
     return 0

@@ -7,6 +7,7 @@ command (:mod:`pluralign_core.experiments.process`), so the app and a user start
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -36,7 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the planned cells and exit")
     parser.add_argument("--list", action="store_true", help="list grids with their progress")
     parser.add_argument(
-        "--report", default=None, metavar="GRID_ID", help="print a grid's results as markdown"
+        "--report",
+        default=None,
+        metavar="GRID_ID",
+        help="print a grid's results (reductions and design-choice comparisons with 95%% CIs) as markdown",
     )
     parser.add_argument(
         "--json",
@@ -80,30 +84,6 @@ def _list_grids(as_json: bool = False) -> int:
     return 0
 
 
-def _json_report(state_data: dict[str, Any]) -> int:
-    """The report's numbers, not its markdown: per-cell toxicity and each design-choice comparison."""
-    from pluralign_core import paths
-    from pluralign_core.commands.json_output import emit, records
-    from pluralign_core.experiments import tradeoffs
-
-    _, long, _ = tradeoffs.load_grid_results(state_data, paths.subdir("evaluations"))
-    table = tradeoffs.toxicity_by_cell(long)
-    measures = ("reduction_rm_pct", "reduction_classifier_pct")
-    emit(
-        {
-            "grid_id": state_data.get("grid_id"),
-            "dataset_id": state_data.get("dataset_id"),
-            "state": state_data.get("state"),
-            "cells": records(table),
-            "comparisons": {
-                m: [] if table.empty else records(tradeoffs.design_choice_comparisons(table, measure=m))
-                for m in measures
-            },
-        }
-    )
-    return 0
-
-
 def _dry_run(store: Store, args: argparse.Namespace) -> int:
     from pluralign_core.experiments.grid_config import preset
     from pluralign_core.experiments.plan import cell_from_state, describe_plan, plan_grid
@@ -125,37 +105,16 @@ def _dry_run(store: Store, args: argparse.Namespace) -> int:
 
 def _print_results(state: GridState) -> None:
     from pluralign_core import paths
-    from pluralign_core.experiments import tradeoffs
+    from pluralign_core.experiments.report import report
 
-    _, long, _ = tradeoffs.load_grid_results(state.data, paths.subdir("evaluations"))
-    table = tradeoffs.toxicity_by_cell(long)
-    if table.empty:
-        return
-    print(
-        table[
-            ["cell_id", "toxicity_rm", "reduction_rm_pct", "toxicity_classifier", "reduction_classifier_pct"]
-        ].to_string(index=False, float_format=lambda v: f"{v:.3f}")
-    )
-    print(
-        tradeoffs.design_choice_comparisons(table)[
-            [
-                "comparison",
-                "a_reduction_pct",
-                "b_reduction_pct",
-                "difference_pp",
-                "relative_pct",
-                "study_relative_pct",
-                "study_text",
-            ]
-        ].to_string(index=False, float_format=lambda v: f"{v:.2f}")
-    )
+    print(report(state.data, paths.subdir("evaluations")))
 
 
 def run(args: argparse.Namespace) -> int:
     from pluralign_core import paths
-    from pluralign_core.experiments import tradeoffs
     from pluralign_core.experiments.execute import run_grid
     from pluralign_core.experiments.grid_config import preset
+    from pluralign_core.experiments.report import report, report_data
     from pluralign_core.experiments.state import load_grid
     from pluralign_core.store.database import Store
 
@@ -164,9 +123,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         return _list_grids(args.json)
     if args.report:
+        data = load_grid(args.report).data
         if args.json:
-            return _json_report(load_grid(args.report).data)
-        print(tradeoffs.report(load_grid(args.report).data, paths.subdir("evaluations")))
+            print(json.dumps(report_data(data, paths.subdir("evaluations")), indent=2))
+        else:
+            print(report(data, paths.subdir("evaluations")))
         return 0
     store = Store()
     if not args.dataset and not args.resume and store.active_dataset() is None:

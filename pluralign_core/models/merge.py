@@ -1,22 +1,52 @@
 """Fold a LoRA adapter into its base model and save the result as a plain Hugging Face model folder.
 
-A merged folder needs neither peft nor pluralign: ``AutoModelForCausalLM.from_pretrained(folder)`` loads
-it, and serving tools (vLLM, llama.cpp's converter, TGI) take it as they take any model. The base an adapter
-was trained on is read from the run folder's ``config.yaml`` when the adapter sits in one (the registry's
-source of truth, so the embedded model resolves to its local copy); otherwise from ``adapter_config.json``,
-where pluralign records the embedded model by its Hub id and :func:`~.base.local_ref` maps it back.
+A merged folder loads with ``AutoModelForCausalLM.from_pretrained`` and nothing else, so it can be the
+*base* of later runs (the unaligned teaching start is an SFT adapter merged this way; DPO cells then tune
+new adapters on it and use it as their reference model) or be shared without peft (``pluralign export
+ADAPTER --merged OUT``). The folder is written to a unique staging name and renamed into place only when
+complete, so a crash never leaves half a model where a later run would load it.
+
+The base an exported adapter was trained on is read from the run folder's ``config.yaml`` when the adapter
+sits in one (the registry's source of truth, so the embedded model resolves to its local copy); otherwise
+from ``adapter_config.json``, where pluralign records the embedded model by its Hub id and
+:func:`~.base.local_ref` maps it back, so exporting never needs the Hub.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from pathlib import Path
 
 import yaml
 
 from pluralign_core.models.adapters import CONFIG_FILE, check_adapter_folder
-from pluralign_core.models.base import ProgressCallback, hub_id, load_model_and_tokenizer, local_ref
+from pluralign_core.models.base import load_model_and_tokenizer, local_ref
+
+
+def merge_adapter(base_ref: str, adapter_dir: Path | str, out_dir: Path | str, *, card: str = "") -> Path:
+    """Merge ``adapter_dir`` into ``base_ref`` and write the merged model (safetensors) to ``out_dir``."""
+    from peft import PeftModel
+
+    adapter = check_adapter_folder(adapter_dir)
+    out = Path(out_dir)
+    if out.exists():
+        raise FileExistsError(f"{out} exists already: remove it or choose another folder")
+    model, tokenizer = load_model_and_tokenizer(base_ref)
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    staging = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
+    staging.mkdir(parents=True)
+    try:
+        merged.save_pretrained(str(staging), safe_serialization=True)
+        tokenizer.save_pretrained(str(staging))
+        if card:
+            (staging / "README.md").write_text(card, encoding="utf-8")
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
 
 
 def adapter_base_model(adapter: str | Path) -> str:
@@ -36,56 +66,22 @@ def adapter_base_model(adapter: str | Path) -> str:
     return local_ref(str(base))
 
 
-def merge_adapter(
-    adapter: str | Path,
-    out: str | Path,
-    *,
-    base_model: str | None = None,
-    progress: ProgressCallback | None = None,
-) -> Path:
-    """Write base + adapter, merged, to ``out`` (safetensors weights, config, tokenizer); returns ``out``.
-
-    ``out`` must not exist or be empty, so an export never mixes with an older model's files. The folder is
-    written beside ``out`` first and renamed into place, so a crash leaves no half-written model.
-    """
-    from peft import PeftModel
-
-    folder = check_adapter_folder(adapter)
-    target = Path(out)
-    if target.exists() and any(target.iterdir()):
-        raise ValueError(f"{target} exists and is not empty: choose a new folder for the merged model")
-    base_ref = base_model or adapter_base_model(folder)
-    report = progress or (lambda fraction, message: None)
-    report(0.1, f"Loading the base model {base_ref}")
-    model, tokenizer = load_model_and_tokenizer(base_ref, progress=progress)
-    report(0.5, f"Applying and merging the adapter {folder}")
-    merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
-    merged.config.name_or_path = hub_id(base_ref)
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    report(0.8, f"Writing the merged model to {target}")
-    merged.save_pretrained(staging)  # transformers 5 writes safetensors only
-    tokenizer.save_pretrained(staging)
-    card = folder / "README.md"
-    if card.is_file():
-        (staging / "README.md").write_text(_merged_card(card.read_text(encoding="utf-8")), "utf-8")
-    if target.exists():
-        target.rmdir()
-    staging.rename(target)
-    report(1.0, "Merged model written")
-    return target
-
-
-def _merged_card(adapter_card: str) -> str:
-    """The adapter's card, re-labelled: a merged model is a ``merge`` of the base, loaded without peft."""
-    if not adapter_card.startswith("---"):
-        return adapter_card
-    _, header_text, body = adapter_card.split("---", 2)
+def merged_card(adapter: str | Path) -> str:
+    """The adapter's card re-labelled for the merged model (a ``merge`` of the base, loaded without peft);
+    empty when the adapter has no card."""
+    path = Path(adapter) / "README.md"
+    if not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        return text
+    _, header_text, body = text.split("---", 2)
     header = yaml.safe_load(header_text) or {}
     header["base_model_relation"] = "merge"
     header["library_name"] = "transformers"
     header["tags"] = [*header.get("tags", []), "merged"]
-    note = "\n> Merged model: the LoRA adapter below is folded into the base weights; load it with " + (
+    note = (
+        "\n> Merged model: the LoRA adapter described below is folded into the base weights; load it with "
         "`AutoModelForCausalLM.from_pretrained(this_folder)`.\n"
     )
     return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---" + note + body

@@ -78,6 +78,8 @@ def trainer_arguments(config: RunConfig, run_dir: Path) -> dict[str, Any]:
         "learning_rate": config.learning_rate,
         "max_steps": config.max_steps if config.max_steps > 0 else -1,
         "num_train_epochs": config.num_train_epochs,
+        "lr_scheduler_type": config.lr_scheduler_type,
+        "warmup_steps": config.warmup_steps,
         "per_device_train_batch_size": config.per_device_train_batch_size,
         "gradient_accumulation_steps": config.gradient_accumulation_steps,
         "beta": config.beta,

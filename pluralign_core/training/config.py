@@ -15,7 +15,10 @@ from typing import ClassVar
 from pluralign_core.config_base import TextList, YamlConfig
 from pluralign_core.models.base import EMBEDDED_MODEL
 
-ALGORITHMS = ("dpo", "grpo")
+ALGORITHMS = ("dpo", "grpo", "sft")
+#: The algorithms that align a model to preferences (SFT only imitates; it builds the unaligned start).
+ALIGNMENT_ALGORITHMS = ("dpo", "grpo")
+LR_SCHEDULERS = ("linear", "constant", "constant_with_warmup", "cosine")
 WEIGHTED_LOSS_MODES = ("auto", "on", "off")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 # Experiment trackers a run may also log to (the JSONL progress file the app reads is always written).
@@ -53,7 +56,7 @@ class RunConfig(YamlConfig):
         default="dpo",
         metadata={
             "help": "dpo: learn from preference pairs; grpo: sample answers and score them with reward "
-            "models.",
+            "models; sft: imitate prompt-completion pairs (how the unaligned teaching start is made).",
             "choices": ALGORITHMS,
             "group": "what",
         },
@@ -82,6 +85,13 @@ class RunConfig(YamlConfig):
             "help": "GRPO: a prompt set folder (column prompt) or a preference set folder (its prompts).",
             "group": "data",
             "widget": "prompt_set",
+        },
+    )
+    sft_set: str = field(
+        default="",
+        metadata={
+            "help": "SFT: folder of a prompt-completion set (datasets save_to_disk, conversational).",
+            "group": "data",
         },
     )
     reward_models: list[str] = field(
@@ -125,6 +135,17 @@ class RunConfig(YamlConfig):
     )
     learning_rate: float = field(
         default=5e-5, metadata={"help": "Peak learning rate (AdamW).", "group": "optimizer"}
+    )
+    lr_scheduler_type: str = field(
+        default="linear",
+        metadata={
+            "help": "Learning-rate schedule: linear decay to 0, constant after warm-up, or cosine.",
+            "choices": LR_SCHEDULERS,
+            "group": "optimizer",
+        },
+    )
+    warmup_steps: int = field(
+        default=0, metadata={"help": "Steps of linear warm-up from 0 to the peak rate.", "group": "optimizer"}
     )
     max_steps: int = field(
         default=100, metadata={"help": "Optimizer steps; 0 = use num_train_epochs.", "group": "optimizer"}
@@ -199,6 +220,14 @@ class RunConfig(YamlConfig):
             raise ValueError("base_model is empty: use the embedded model, a local folder or a hub id")
         if self.algorithm == "dpo" and not self.preference_set:
             raise ValueError("a DPO run needs preference_set: the folder of an exported preference set")
+        if self.algorithm == "sft" and not self.sft_set:
+            raise ValueError("an SFT run needs sft_set: the folder of a prompt-completion set")
+        if self.lr_scheduler_type not in LR_SCHEDULERS:
+            raise ValueError(
+                f"lr_scheduler_type must be one of {LR_SCHEDULERS}, got {self.lr_scheduler_type!r}"
+            )
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be 0 or positive, got {self.warmup_steps}")
         if self.algorithm == "grpo":
             if not self.prompt_set:
                 raise ValueError("a GRPO run needs prompt_set: the folder of an exported prompt set")
@@ -244,5 +273,5 @@ class RunConfig(YamlConfig):
 
     @property
     def label(self) -> str:
-        data = self.preference_set if self.algorithm == "dpo" else self.prompt_set
+        data = {"dpo": self.preference_set, "grpo": self.prompt_set, "sft": self.sft_set}[self.algorithm]
         return self.name or f"{self.algorithm}-{Path(data).name}"

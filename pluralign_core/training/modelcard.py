@@ -22,7 +22,8 @@ METRIC_ORDER = ("train_loss", "loss", "rewards/margins", "rewards/accuracies", "
 
 def preference_config(config: RunConfig) -> dict[str, Any]:
     """The data set's own ``config.yaml``: rater selection, dimensions, scale, disagreement handling."""
-    folder = Path(config.preference_set if config.algorithm == "dpo" else config.prompt_set)
+    data = {"dpo": config.preference_set, "grpo": config.prompt_set, "sft": config.sft_set}[config.algorithm]
+    folder = Path(data)
     path = folder / "config.yaml"
     if not path.exists():
         return {}
@@ -61,7 +62,7 @@ def _base_license(base_model: str) -> str:
 
 def metadata(config: RunConfig) -> dict[str, Any]:
     """The card's YAML header, in the Hub's model-card metadata keys."""
-    data_folder = Path(config.preference_set if config.algorithm == "dpo" else config.prompt_set)
+    data = {"dpo": config.preference_set, "grpo": config.prompt_set, "sft": config.sft_set}[config.algorithm]
     return {
         "base_model": hub_id(config.base_model),
         "base_model_relation": "adapter",
@@ -69,7 +70,7 @@ def metadata(config: RunConfig) -> dict[str, Any]:
         "pipeline_tag": "text-generation",
         "license": _base_license(config.base_model),
         "tags": ["pluralign", "lora", "peft", "trl", config.algorithm, "pluralistic-alignment"],
-        "datasets": [data_folder.name],
+        "datasets": [Path(data).name],
         "model_name": config.label,
     }
 
@@ -117,6 +118,11 @@ def render(config: RunConfig, run_id: str, metrics: dict[str, Any], facts: dict[
             f"- **Preference set**: `{config.preference_set}`; weighted/soft-label loss: "
             f"{'on' if facts.get('weighted_loss') else 'off'} (setting: {config.weighted_loss})"
         )
+    elif config.algorithm == "sft":
+        lines.append(
+            f"- **SFT set**: `{config.sft_set}` (loss on the completions only). An SFT adapter trained on "
+            "hostile and stereotyped answers is a *deliberately unaligned teaching model*: do not deploy it."
+        )
     else:
         weights = config.reward_weights or [1.0] * len(config.reward_models)
         lines.append(f"- **Prompt set**: `{config.prompt_set}`; reward: {facts.get('reward', '')}")
@@ -125,7 +131,8 @@ def render(config: RunConfig, run_id: str, metrics: dict[str, Any], facts: dict[
             + ", ".join(f"`{p}` × {w:g}" for p, w in zip(config.reward_models, weights, strict=True))
         )
     lines += [
-        f"- **Optimizer**: AdamW, learning rate {config.learning_rate:g}, linear schedule, "
+        f"- **Optimizer**: AdamW, learning rate {config.learning_rate:g}, {config.lr_scheduler_type} "
+        f"schedule ({config.warmup_steps} warm-up steps), "
         f"batch {config.per_device_train_batch_size} × {config.gradient_accumulation_steps} accumulation, "
         f"{config.max_steps or config.num_train_epochs} {'steps' if config.max_steps else 'epochs'}, "
         f"seed {config.seed}",

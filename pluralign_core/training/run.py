@@ -65,6 +65,8 @@ def _run(config: RunConfig, run_dir: Path, main: bool, callbacks: list[Any] | No
     try:
         if config.algorithm == "dpo":
             from pluralign_core.training import dpo as algorithm
+        elif config.algorithm == "sft":
+            from pluralign_core.training import sft as algorithm
         else:
             from pluralign_core.training import grpo as algorithm
         progress = [JsonlProgressCallback(run_dir / LOG_FILE), *(callbacks or [])]
