@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="GRID_ID",
         help="print a grid's results (reductions and design-choice comparisons with 95%% CIs) as markdown",
     )
-    parser.add_argument("--json", action="store_true", help="with --report: print JSON instead of markdown")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="with --report or --list: print one JSON document on stdout instead of text",
+    )
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -49,10 +54,25 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(f"stopped by signal {signum}")
 
 
-def _list_grids() -> int:
+def _list_grids(as_json: bool = False) -> int:
+    from pluralign_core.commands.json_output import emit
     from pluralign_core.experiments.state import list_grids
 
     states = list_grids()
+    if as_json:
+        emit(
+            [
+                {
+                    "grid_id": s.grid_id,
+                    "state": s.data.get("state"),
+                    "dataset_id": s.data.get("dataset_id"),
+                    "cells": len(s.cells),
+                    **s.counts(),
+                }
+                for s in states
+            ]
+        )
+        return 0
     if not states:
         print("No grids yet: run `pluralign grid --preset demo`.")
     for state in states:
@@ -98,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
     from pluralign_core.experiments.state import load_grid
     from pluralign_core.store.database import Store
 
+    if args.json and not (args.list or args.report):
+        raise ValueError("--json goes with --report GRID_ID or --list (a running grid prints progress)")
     if args.list:
-        return _list_grids()
+        return _list_grids(args.json)
     if args.report:
         data = load_grid(args.report).data
         if args.json:
@@ -119,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
 
     def show(fraction: float, message: str) -> None:
-        print(f"[{time.time() - started:7.0f}s {fraction:6.1%}] {message}", flush=True)
+        print(f"[{time.time() - started:7.0f}s {fraction:6.1%}] {message}", file=sys.stderr, flush=True)
 
     if args.resume:
         state = run_grid(store, progress=show, grid_id=args.resume, resume=True)

@@ -88,7 +88,10 @@ def trainer_arguments(config: RunConfig, run_dir: Path) -> dict[str, Any]:
         "save_strategy": "steps",
         "save_steps": config.save_steps,
         "save_total_limit": 2,
-        "report_to": [],
+        # transformers adds the tracker's callback; the JSONL progress callback is passed by the run itself
+        "report_to": [] if config.report_to == "none" else [config.report_to],
+        "run_name": Path(run_dir).name,
+        "project": "pluralign",
         "use_cpu": not cuda,
         "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
         "fp16": False,

@@ -7,6 +7,7 @@ is always the full recipe of what was trained.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -20,6 +21,29 @@ ALIGNMENT_ALGORITHMS = ("dpo", "grpo")
 LR_SCHEDULERS = ("linear", "constant", "constant_with_warmup", "cosine")
 WEIGHTED_LOSS_MODES = ("auto", "on", "off")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+# Experiment trackers a run may also log to (the JSONL progress file the app reads is always written).
+# Each maps to the modules transformers' own availability check looks for, and the package to install.
+REPORTERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "none": ((), ""),
+    "tensorboard": (("tensorboard", "tensorboardX"), "tensorboard"),
+    "trackio": (("trackio",), "trackio"),
+}
+
+
+def check_reporter(name: str) -> None:
+    """Raise a ``ValueError`` saying what to install when ``name`` is unknown or its package is missing.
+
+    Checked when the config is made (form, YAML, flags), not when the trainer starts: transformers would
+    otherwise fail minutes later inside the training process, after the base model had loaded.
+    """
+    if name not in REPORTERS:
+        raise ValueError(f"report_to must be one of {tuple(REPORTERS)}, got {name!r}")
+    modules, package = REPORTERS[name]
+    if modules and not any(importlib.util.find_spec(module) for module in modules):
+        raise ValueError(
+            f"report_to: {name} needs the {package} package, which is not installed in this environment: "
+            f"pip install {package}, or set report_to to none"
+        )
 
 
 @dataclass
@@ -165,6 +189,15 @@ class RunConfig(YamlConfig):
             "group": "optimizer",
         },
     )
+    report_to: str = field(
+        default="none",
+        metadata={
+            "help": "Also log metrics to an experiment tracker: tensorboard (event files under the run's "
+            "checkpoints/runs/) or trackio (local trackio project 'pluralign'); needs that package.",
+            "choices": tuple(REPORTERS),
+            "group": "optimizer",
+        },
+    )
     resume_from_checkpoint: str = field(
         default="", metadata={"help": "Checkpoint folder to resume from (set by resume).", "ui": False}
     )
@@ -177,6 +210,8 @@ class RunConfig(YamlConfig):
             raise ValueError(
                 f"weighted_loss must be one of {WEIGHTED_LOSS_MODES}, got {self.weighted_loss!r}"
             )
+        self.report_to = str(self.report_to or "none").lower()
+        check_reporter(self.report_to)
         if isinstance(self.lora_target_modules, str):
             self.lora_target_modules = [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]
         self.reward_models = [str(p) for p in self.reward_models]
