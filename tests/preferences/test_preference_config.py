@@ -35,7 +35,7 @@ def test_derived_selection_label_is_ignored_not_trusted():
 
 def test_unknown_keys_are_refused_by_name():
     data = {**women_majority().to_dict(), "disagrement": "soft", "seeed": 3}
-    with pytest.raises(ValueError, match=r"unknown preference config field\(s\) \['disagrement', 'seeed'\]"):
+    with pytest.raises(ValueError, match=r"unknown preference config fields 'disagrement', 'seeed'"):
         PreferenceConfig.from_dict(data)
 
 
