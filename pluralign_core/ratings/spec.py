@@ -363,6 +363,11 @@ def infer_spec(frame: pd.DataFrame, dataset_id: str = "imported") -> ImportSpec:
         found[role] = _find(columns, candidates, taken)
         if found[role]:
             taken.add(found[role])
+    for role, position in (("rater_id", 0), ("response_text", 1)):
+        if not found[role]:  # a fallback column, so that it is not guessed as a demographic below
+            free = [c for c in columns if c not in taken]
+            found[role] = free[min(position, len(free) - 1)] if free else columns[0]
+            taken.add(found[role])
     if not found["item_id"]:
         found["item_id"] = next((c for c in columns if c not in taken and _is_id_column(c)), None)
         if found["item_id"]:
@@ -406,9 +411,9 @@ def infer_spec(frame: pd.DataFrame, dataset_id: str = "imported") -> ImportSpec:
     return ImportSpec(
         dataset_id=paths.safe_name(dataset_id) if dataset_id.strip() else "imported",
         layout="long" if long else "wide",
-        rater_id=found["rater_id"] or columns[0],
+        rater_id=found["rater_id"],
         item_id=found["item_id"],
-        response_text=found["response_text"] or (columns[1] if len(columns) > 1 else columns[0]),
+        response_text=found["response_text"],
         prompt_text=found["prompt_text"],
         prompt_id=found["prompt_id"],
         language=found["language"],
