@@ -115,11 +115,12 @@ def _prompted(n_prompts: int, per_prompt: int) -> pd.DataFrame:
 
 
 def one_dimension_no_split(seed: int = 1) -> Shape:
-    """Prompts shared by three responses each but no split, no language, one 'clarity' dimension."""
+    """Prompts shared by three responses each, all in the training split, one 'clarity' dimension."""
     rng = np.random.default_rng(seed)
     raters = _raters(16, rng, lone_race=False, many_levels=False)
     items = _prompted(4, 3)
     items["split"] = "train"
+    items["language"] = "en"
     frame = _ratings(raters, items, 12, rng)
     frame["clarity"] = rng.integers(1, 6, len(frame))
     return Shape(
@@ -143,7 +144,7 @@ def small_groups(seed: int = 2) -> Shape:
 
 
 def many_levels(seed: int = 3) -> Shape:
-    """An attribute with 24 levels (most with one or two raters) beside study dimensions."""
+    """An attribute with 24 levels (one or two raters each) beside a study dimension; no prompt language."""
     rng = np.random.default_rng(seed)
     raters = _raters(36, rng, lone_race=False, many_levels=True)
     items = _prompted(3, 3)
