@@ -83,6 +83,8 @@ def overview() -> None:
         strict=True,
     ):
         column.metric(label, f"{int(value):,}")
+    for note in catalog.dataset_shape(store, info.dataset_id).limitations():
+        st.caption(f":material/info: {note}")
     st.dataframe(
         pd.DataFrame(
             [(d.name, d.label, "higher" if d.higher_is_better else "lower") for d in dimensions],
@@ -417,12 +419,20 @@ def _limits(spec: ImportSpec) -> None:
         )
 
 
+def _counted(counts: dict[str, int]) -> str:
+    """``"1,200 ratings, 1 dimension"``: singular for one."""
+    return ", ".join(f"{v:,} {k[:-1] if v == 1 and k.endswith('s') else k}" for k, v in counts.items())
+
+
+def imported_message(report: ImportReport) -> str:
+    return f"Imported **{report.dataset_id}** ({_counted(report.counts)}). It is now the active dataset."
+
+
 def show_report(report: ImportReport) -> None:
     if report.written:
-        counts = ", ".join(f"{v:,} {k}" for k, v in report.counts.items())
-        st.success(f"Imported **{report.dataset_id}** ({counts}). It is now the active dataset.")
+        st.success(imported_message(report))
     elif report.ok:
-        counts = ", ".join(f"{v:,} {k}" for k, v in report.counts.items())
+        counts = _counted(report.counts)
         st.success(f"No problems found: the file would import as {counts}. Press **Import** to write it.")
     else:
         more = f" (showing {len(report.problems)})" if report.error_count > len(report.problems) else ""
@@ -498,6 +508,9 @@ def importer() -> None:
             report = import_dataset(get_store(), source, spec, replace=replace)
         st.session_state["import_report"] = report
         if report.written:
+            # Shown above the tabs, where it is seen whichever tab the browser shows after the rerun.
+            st.session_state["imported_message"] = imported_message(report)
+            st.session_state.pop("import_report", None)
             switch_dataset(report.dataset_id)
             st.rerun()
     report = st.session_state.get("import_report")
@@ -536,8 +549,9 @@ def manage() -> None:
 
 st.title("Data")
 simulated_notice(active_dataset_info())
-if message := st.session_state.pop("deleted_message", None):
-    st.success(message)
+for message_key in ("deleted_message", "imported_message"):
+    if message := st.session_state.pop(message_key, None):
+        st.success(message)
 tab_overview, tab_import, tab_manage = st.tabs(["Active dataset", "Import data", "Manage datasets"])
 with tab_overview:
     overview()
