@@ -161,14 +161,19 @@ def _headline_panel(table: pd.DataFrame) -> None:
 P_COLUMNS = ("p_value", "p_adjusted")
 
 
-def _labelled(table: pd.DataFrame, missing: str):
-    """The table with its empty cells (NaN) shown as ``missing`` ("not estimable", "not identified")
-    rather than "None", and p-values as ``< 0.001``; the data and the CSV keep the numbers."""
-    styled = table.style.format(na_rep=missing, precision=4)
-    p_columns = [c for c in P_COLUMNS if c in table]
-    if p_columns:
-        styled = styled.format(lambda p: missing if pd.isna(p) else display.format_p(p), subset=p_columns)
-    return styled
+def _labelled(table: pd.DataFrame, missing: str) -> pd.DataFrame:
+    """The table as shown: empty cells (NaN) read ``missing`` ("not estimable", "not identified") rather
+    than "None", and p-values ``< 0.001``; the CSV download keeps the numbers.
+
+    The browser draws a null cell as "None" whatever a Styler says, so columns with empty cells (and the
+    p-value columns) are shown as text."""
+    shown = table.copy()
+    for column in shown.columns:
+        if column in P_COLUMNS:
+            shown[column] = shown[column].map(lambda p: missing if pd.isna(p) else display.format_p(p))
+        elif pd.api.types.is_float_dtype(shown[column]) and shown[column].isna().any():
+            shown[column] = shown[column].map(lambda v: missing if pd.isna(v) else f"{v:.4f}")
+    return shown
 
 
 def _largest_group(table: pd.DataFrame) -> int:

@@ -141,5 +141,7 @@ def test_lone_rater_group_is_not_estimable_and_flagged(store: Store) -> None:
     warnings = " ".join(w.value for w in at.warning)
     assert "Pacific Islander" in warnings and "not estimable" in warnings
     diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns).set_index("group")
-    assert diffs.loc[["Pacific Islander"], ["pct_diff", "p_value"]].isna().all().all()
+    assert (diffs.loc[["Pacific Islander"], ["pct_diff", "p_value"]] == "not estimable").all().all()
+    means = next(d.value for d in at.dataframe if "sd" in d.value.columns).set_index("group")
+    assert (means.loc[["Pacific Islander"], ["se", "ci_low", "ci_high"]] == "not estimable").all().all()
     assert diffs.small_group.all()  # every group here has fewer than the default minimum of raters
