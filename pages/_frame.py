@@ -67,7 +67,10 @@ def dataset_sidebar() -> None:
             current = active_dataset_id()
             st.session_state["dataset_picker"] = current if current in ids else ids[0]
         chosen = st.selectbox(
-            "Active dataset", ids, format_func=lambda i: f"{names[i]} ({i})", key="dataset_picker"
+            "Active dataset",
+            ids,
+            format_func=lambda i: names[i] if names[i] == i else f"{names[i]} ({i})",
+            key="dataset_picker",
         )
         if chosen != st.session_state.get("dataset_id"):
             st.session_state["dataset_id"] = chosen

@@ -83,6 +83,8 @@ def overview() -> None:
         strict=True,
     ):
         column.metric(label, f"{int(value):,}")
+    for note in catalog.dataset_shape(store, info.dataset_id).limitations():
+        st.caption(f":material/info: {note}")
     st.dataframe(
         pd.DataFrame(
             [(d.name, d.label, "higher" if d.higher_is_better else "lower") for d in dimensions],
@@ -188,6 +190,7 @@ def mapping_widgets(table: Table, source: ImportSource) -> None:
         "imp_scale_max": guess.scale_max,
         "imp_scale_kind": guess.scale_kind,
         "imp_label_map": "",
+        "imp_scale_labels": "",
         "imp_replace": False,
     }
     for key, value in defaults.items():
@@ -256,12 +259,12 @@ def mapping_widgets(table: Table, source: ImportSource) -> None:
         key="imp_lower_better",
     )
     if dimensions:
-        st.dataframe(
-            pd.DataFrame(
-                [(d.source, d.name, d.label) for d in dimensions], columns=["source", "dimension", "label"]
-            ),
-            hide_index=True,
-        )
+        st.caption("Display label of each dimension (edit to name it as your study did):")
+        label_columns = st.columns(min(len(dimensions), 4))
+        for i, d in enumerate(dimensions):
+            key = f"imp_dimlabel_{d.source}"
+            state.setdefault(key, d.label)
+            label_columns[i % len(label_columns)].text_input(f"Label of {d.source!r}", key=key)
     left, middle, right = st.columns(3)
     left.number_input("Scale minimum", step=1, key="imp_scale_min")
     middle.number_input("Scale maximum", step=1, key="imp_scale_max")
@@ -276,18 +279,62 @@ def mapping_widgets(table: Table, source: ImportSource) -> None:
         key="imp_label_map",
         height=80,
     )
+    st.text_input(
+        "What each score means, lowest first, separated by ';' (e.g. not offensive; slightly offensive; "
+        "moderately offensive; offensive; very offensive). Empty: numbers only, or the agreement labels for "
+        "an agreement scale.",
+        key="imp_scale_labels",
+    )
 
     st.markdown("**Demographics** (each column becomes a rater attribute; blank cells mean 'not stated')")
-    rest = [c for c in columns if c not in {state.get("imp_rater_id"), state.get("imp_response_text")}]
+    mapped = {state.get(k) for k in SINGLE_ROLES} | set(sources if state["imp_layout"] == "wide" else [])
+    if state["imp_layout"] == "long":
+        mapped |= {state.get("imp_dimension_column"), state.get("imp_score_column")}
+    rest = [c for c in columns if c not in mapped]
     state["imp_demographics"] = [c for c in state["imp_demographics"] if c in rest]
-    st.multiselect("Demographic columns", rest, key="imp_demographics")
+    st.multiselect(
+        "Demographic columns (ids, texts and ratings mapped above are left out)", rest, key="imp_demographics"
+    )
     state["imp_multi"] = [c for c in state["imp_multi"] if c in state["imp_demographics"]]
     left, right = st.columns([3, 1])
     left.multiselect(
         "Multi-select columns (several values per cell)", state["imp_demographics"], key="imp_multi"
     )
     right.text_input("Separator", key="imp_separator")
+    _order_widgets(frame, state)
     st.checkbox("Replace a dataset with the same id", key="imp_replace")
+
+
+SINGLE_ROLES = (
+    "imp_rater_id",
+    "imp_response_text",
+    "imp_prompt_text",
+    "imp_prompt_id",
+    "imp_item_id",
+    "imp_language",
+    "imp_topic",
+    "imp_split",
+)
+MAX_ORDERED_VALUES = 30
+
+
+def _order_widgets(frame: pd.DataFrame, state) -> None:
+    """Value order of ordinal attributes (education, age band): shown in this order on every page.
+
+    Values that start with a number (age bands) are ordered automatically; others keep the order the
+    user gives here (empty: alphabetical)."""
+    candidates = [c for c in state["imp_demographics"] if c not in state.get("imp_multi", [])]
+    if not candidates:
+        return
+    with st.expander("Value order of ordinal attributes (e.g. education)"):
+        st.caption(
+            "Pick the values in their natural order, lowest first; values left out follow alphabetically. "
+            "Values starting with a number (age bands like 18-24, 65+) are ordered by it without this."
+        )
+        for column in candidates:
+            values = sorted(frame[column].dropna().astype(str).str.strip().unique())
+            if 1 < len(values) <= MAX_ORDERED_VALUES:
+                st.multiselect(column, values, key=f"imp_order_{column}")
 
 
 def spec_from_state(state, frame: pd.DataFrame) -> ImportSpec:
@@ -307,9 +354,8 @@ def spec_from_state(state, frame: pd.DataFrame) -> ImportSpec:
     dimensions = []
     for source in sources:
         guess = DimensionSpec.guess(source)
-        dimensions.append(
-            DimensionSpec(guess.name, guess.label, source not in lower, source, guess.description)
-        )
+        label = str(state.get(f"imp_dimlabel_{source}") or guess.label).strip()
+        dimensions.append(DimensionSpec(guess.name, label, source not in lower, source, guess.description))
     label_map = {}
     for number, line in enumerate(str(state.get("imp_label_map") or "").splitlines(), start=1):
         if not line.strip():
@@ -340,8 +386,12 @@ def spec_from_state(state, frame: pd.DataFrame) -> ImportSpec:
         dimension_column=column("imp_dimension_column") if long else None,
         score_column=column("imp_score_column") if long else None,
         demographics=[
-            DemographicSpec(c, separator=separator if c in multi else None) for c in state["imp_demographics"]
+            DemographicSpec(
+                c, separator=separator if c in multi else None, values=list(state.get(f"imp_order_{c}") or [])
+            )
+            for c in state["imp_demographics"]
         ],
+        scale_labels=[v.strip() for v in str(state.get("imp_scale_labels") or "").split(";") if v.strip()],
         scale_min=int(state["imp_scale_min"]),
         scale_max=int(state["imp_scale_max"]),
         scale_kind=state["imp_scale_kind"],
@@ -349,12 +399,40 @@ def spec_from_state(state, frame: pd.DataFrame) -> ImportSpec:
     )
 
 
+def _limits(spec: ImportSpec) -> None:
+    """Say before the import what a dataset mapped like this will not support (it imports all the same)."""
+    missing = []
+    if spec.prompt_text is None and spec.prompt_id is None:
+        missing.append(
+            "no prompt column: every text is its own item, so no preference pairs (DPO, GRPO, the grid) "
+            "and no evaluation on held-out prompts; Explore and unpaired (KTO) labels work"
+        )
+    else:
+        if spec.split is None:
+            missing.append("no split column: about one prompt in five is held out for evaluation at random")
+        if spec.language is None:
+            missing.append("no language column: Evaluate needs prompt languages to answer prompts")
+    if missing:
+        st.warning(
+            "This mapping imports, but the dataset will have " + "; ".join(missing) + ".",
+            icon=":material/info:",
+        )
+
+
+def _counted(counts: dict[str, int]) -> str:
+    """``"1,200 ratings, 1 dimension"``: singular for one."""
+    return ", ".join(f"{v:,} {k[:-1] if v == 1 and k.endswith('s') else k}" for k, v in counts.items())
+
+
+def imported_message(report: ImportReport) -> str:
+    return f"Imported **{report.dataset_id}** ({_counted(report.counts)}). It is now the active dataset."
+
+
 def show_report(report: ImportReport) -> None:
     if report.written:
-        counts = ", ".join(f"{v:,} {k}" for k, v in report.counts.items())
-        st.success(f"Imported **{report.dataset_id}** ({counts}). It is now the active dataset.")
+        st.success(imported_message(report))
     elif report.ok:
-        counts = ", ".join(f"{v:,} {k}" for k, v in report.counts.items())
+        counts = _counted(report.counts)
         st.success(f"No problems found: the file would import as {counts}. Press **Import** to write it.")
     else:
         more = f" (showing {len(report.problems)})" if report.error_count > len(report.problems) else ""
@@ -407,8 +485,13 @@ def importer() -> None:
     try:
         spec = spec_from_state(st.session_state, table.frame)
     except ValueError as error:
-        st.error(f"The mapping is incomplete: {error}")
+        st.error(f"The mapping needs a fix: {error}")
         return
+    mapping = spec.to_yaml()
+    if st.session_state.get("import_report_mapping") not in (None, mapping):
+        st.session_state.pop("import_report", None)  # a report about another mapping would mislead
+    st.session_state["import_report_mapping"] = mapping
+    _limits(spec)
     with st.expander("Import spec (YAML)"):
         st.code(spec.to_yaml(), language="yaml")
         st.download_button(
@@ -425,6 +508,9 @@ def importer() -> None:
             report = import_dataset(get_store(), source, spec, replace=replace)
         st.session_state["import_report"] = report
         if report.written:
+            # Shown above the tabs, where it is seen whichever tab the browser shows after the rerun.
+            st.session_state["imported_message"] = imported_message(report)
+            st.session_state.pop("import_report", None)
             switch_dataset(report.dataset_id)
             st.rerun()
     report = st.session_state.get("import_report")
@@ -463,8 +549,9 @@ def manage() -> None:
 
 st.title("Data")
 simulated_notice(active_dataset_info())
-if message := st.session_state.pop("deleted_message", None):
-    st.success(message)
+for message_key in ("deleted_message", "imported_message"):
+    if message := st.session_state.pop(message_key, None):
+        st.success(message)
 tab_overview, tab_import, tab_manage = st.tabs(["Active dataset", "Import data", "Manage datasets"])
 with tab_overview:
     overview()

@@ -25,6 +25,7 @@ from pluralign_core.evaluation.evaluate import check_evaluation
 from pluralign_core.evaluation.jobs import EvaluationQueue
 from pluralign_core.evaluation.results import EvaluationResult, evaluations, load_result, relative_change
 from pluralign_core.ratings.reading import csv_safe
+from pluralign_core.store import catalog
 
 BASE_LABEL = "base model"
 ACTIVE = ("queued", "running")
@@ -52,13 +53,42 @@ def _adapters(store) -> dict[str, str]:
 
 
 def _launch_form(store, dataset_id: str) -> None:
+    """The form offers only what the dataset has: its prompt languages, and its training prompts when no
+    prompt is held out; a dataset without prompts (or without prompt languages) gets one sentence why."""
+    shape = catalog.dataset_shape(store, dataset_id)
+    if shape.n_prompts == 0:
+        st.warning(
+            "This dataset has no prompts (its texts stand alone), so there is nothing for a model to answer: "
+            "evaluation needs prompts. Import a dataset with a prompt column to evaluate models on it.",
+            icon=":material/block:",
+        )
+        return
+    if not shape.languages:
+        st.warning(
+            "This dataset's prompts have no language, and evaluation answers prompts per language: re-import "
+            "it with a language column (or a constant one, e.g. all 'en') to evaluate models on it.",
+            icon=":material/block:",
+        )
+        return
+    split = "heldout"
+    if shape.n_heldout == 0:
+        split = "train"
+        st.warning(
+            "No prompt of this dataset is held out, so the evaluation answers its training prompts: a tuned "
+            "model has seen them, so read its scores as fit, not as generalisation.",
+            icon=":material/warning:",
+        )
     adapters = _adapters(store)
+    languages_present = list(shape.languages)
     with st.form("evaluate_form", border=True):
         left, middle, right = st.columns([2, 1, 1])
         choice = left.selectbox("Model", [BASE_LABEL, *adapters], key="eval_model")
-        languages = left.multiselect("Languages", ["en", "de"], default=["en", "de"], key="eval_languages")
+        languages = left.multiselect(
+            "Languages", languages_present, default=languages_present, key="eval_languages"
+        )
+        prompts_label = "Held-out" if split == "heldout" else "Training"
         max_prompts = middle.number_input(
-            "Held-out prompts per language (0 = all)", 0, 500, 3, key="eval_max_prompts"
+            f"{prompts_label} prompts per language (0 = all)", 0, 500, 3, key="eval_max_prompts"
         )
         max_new_tokens = middle.number_input("Answer length (tokens)", 8, 512, 48, key="eval_max_new_tokens")
         seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="eval_seed")
@@ -73,6 +103,7 @@ def _launch_form(store, dataset_id: str) -> None:
             model_id=model_id,
             base_model=default_base_ref() if model_id == "base" else "",
             languages=list(languages),
+            split=split,
             max_prompts=int(max_prompts),
             max_new_tokens=int(max_new_tokens),
             seed=int(seed),
@@ -128,8 +159,9 @@ def jobs_panel(dataset_id: str) -> None:
             st.dataframe(jobs, hide_index=True, width="stretch", key="eval_jobs_table")
 
 
-def _summary_chart(summary: pd.DataFrame):
+def _summary_chart(summary: pd.DataFrame, dimensions: list[str]):
     pooled = summary[(summary.language == ALL_LANGUAGES) & (summary.scorer != CLASSIFIER_SCORER)]
+    pooled = pooled[pooled.dimension.isin(dimensions)]
     if pooled.empty:
         return None
     pooled = pooled.assign(
@@ -175,11 +207,13 @@ def _show(rows: pd.DataFrame) -> None:
     st.subheader("Results")
     st.caption(
         f"Model **{result.meta.get('model_label', result.model_id)}** on "
-        f"{result.generations.prompt_key.nunique()} held-out prompts × {len(result.config.languages)} "
-        f"language(s), {result.config.max_new_tokens} tokens, "
+        f"{result.generations.prompt_key.nunique()} {result.config.split} prompts × "
+        f"{len(result.config.languages)} language(s), {result.config.max_new_tokens} tokens, "
         f"{'greedy' if result.config.greedy else 'sampled'} decoding, seed {result.config.seed}."
     )
-    figure = _summary_chart(result.summary)
+    rated = sorted(result.summary.dimension.dropna().unique())
+    shown = st.multiselect("Dimensions", rated, default=rated, key="eval_dimensions")
+    figure = _summary_chart(result.summary, shown)
     if figure is not None:
         st.plotly_chart(figure, width="stretch", key="eval_chart")
     st.dataframe(result.summary, hide_index=True, width="stretch")

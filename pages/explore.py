@@ -16,7 +16,7 @@ import streamlit as st
 
 from pages._frame import active_dataset_id, get_store, simulated_notice
 from pluralign_core import analysis
-from pluralign_core.analysis import headlines
+from pluralign_core.analysis import display, headlines
 from pluralign_core.analysis.effects import CROSS_SEPARATOR, DEFINITION, pooled_difference
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.analysis.regression import METHOD
@@ -158,10 +158,22 @@ def _headline_panel(table: pd.DataFrame) -> None:
 
 
 # ----------------------------------------------------------------------------- small UI helpers
-def _labelled(table: pd.DataFrame, missing: str):
-    """The table with its empty cells (NaN) shown as ``missing`` ("not estimable", "not identified")
-    rather than "None"; the data and the CSV keep NaN."""
-    return table.style.format(na_rep=missing, precision=4)
+P_COLUMNS = ("p_value", "p_adjusted")
+
+
+def _labelled(table: pd.DataFrame, missing: str) -> pd.DataFrame:
+    """The table as shown: empty cells (NaN) read ``missing`` ("not estimable", "not identified") rather
+    than "None", and p-values ``< 0.001``; the CSV download keeps the numbers.
+
+    The browser draws a null cell as "None" whatever a Styler says, so columns with empty cells (and the
+    p-value columns) are shown as text."""
+    shown = table.copy()
+    for column in shown.columns:
+        if column in P_COLUMNS:
+            shown[column] = shown[column].map(lambda p: missing if pd.isna(p) else display.format_p(p))
+        elif pd.api.types.is_float_dtype(shown[column]) and shown[column].isna().any():
+            shown[column] = shown[column].map(lambda v: missing if pd.isna(v) else f"{v:.4f}")
+    return shown
 
 
 def _largest_group(table: pd.DataFrame) -> int:
@@ -197,20 +209,31 @@ def _group_label(table: pd.DataFrame) -> pd.Series:
     return table.group
 
 
-def _small_warning(table: pd.DataFrame, min_raters: int) -> None:
-    if table.empty or not table.small_group.any():
+def _small_warning(table: pd.DataFrame, min_raters: int, shown_as: str = "hollow markers") -> None:
+    if table.empty or "small_group" not in table or not table.small_group.any():
         return
     small = sorted(set(_group_label(table[table.small_group])))
+    single = sorted(set(_group_label(table[table.n_raters < 2]))) if "n_raters" in table else []
+    alone = (
+        f" With a single rater, {', '.join(single)} get(s) a mean but no CI, % difference or p-value "
+        "(*not estimable*)."
+        if single
+        else ""
+    )
     st.warning(
-        f"Fewer than {min_raters} raters in: {', '.join(small)}. These groups are shown (hollow markers) "
-        "but their estimates are noisy; read them with care or widen the filters.",
+        f"Fewer than {min_raters} raters in: {', '.join(small)}. These groups are shown ({shown_as}) "
+        f"but their estimates are noisy; read them with care or widen the filters.{alone}",
         icon=":material/warning:",
     )
 
 
-def _means_chart(table: pd.DataFrame, dim_labels: dict[str, str], attribute_label: str) -> go.Figure:
-    """One trace per dimension, groups on x, 95% CI as error bars; hollow markers for small groups."""
+def _means_chart(table: pd.DataFrame, dim_labels: dict[str, str], attribute_label: str, scale) -> go.Figure:
+    """One trace per dimension, groups on x, 95% CI as error bars; hollow markers for small groups.
+
+    CIs are drawn clipped at the scale ends, and a clipped end gets a triangle, so a 2-rater group's
+    interval cannot stretch the axis until every other group looks flat."""
     fig = go.Figure()
+    table = display.clip_to_scale(table, scale)
     x = _group_label(table)
     for dimension in dict.fromkeys(table.dimension):
         rows = table.dimension == dimension
@@ -224,15 +247,30 @@ def _means_chart(table: pd.DataFrame, dim_labels: dict[str, str], attribute_labe
                 marker={"size": 10, "symbol": ["circle-open" if s else "circle" for s in one.small_group]},
                 error_y={
                     "type": "data",
-                    "array": one.ci_high - one["mean"],
-                    "arrayminus": one["mean"] - one.ci_low,
+                    "array": one.ci_high_shown - one["mean"],
+                    "arrayminus": one["mean"] - one.ci_low_shown,
                 },
                 customdata=one[["n_raters", "n_ratings", "ci_low", "ci_high"]].to_numpy(),
                 hovertemplate="%{x}: %{y:.3f} [%{customdata[2]:.3f}, %{customdata[3]:.3f}]<br>"
                 "%{customdata[0]} raters, %{customdata[1]} ratings<extra>%{fullData.name}</extra>",
             )
         )
-    low, high = float(table.ci_low.min(skipna=True)), float(table.ci_high.max(skipna=True))
+    for end, symbol, column in (("top", "triangle-up", "ci_high"), ("bottom", "triangle-down", "ci_low")):
+        bound = scale.maximum if end == "top" else scale.minimum
+        cut = table[(table[column] > scale.maximum) if end == "top" else (table[column] < scale.minimum)]
+        if not cut.empty:
+            fig.add_trace(
+                go.Scatter(
+                    x=_group_label(cut),
+                    y=[bound] * len(cut),
+                    mode="markers",
+                    name=f"CI clipped at the scale {end}",
+                    marker={"symbol": symbol, "size": 9, "color": "grey"},
+                    hovertemplate=f"%{{x}}: CI reaches past {bound} (clipped)<extra></extra>",
+                )
+            )
+    low = float(pd.concat([table.ci_low_shown, table["mean"]]).min(skipna=True))
+    high = float(pd.concat([table.ci_high_shown, table["mean"]]).max(skipna=True))
     pad = max(0.1, 0.1 * (high - low))
     fig.update_yaxes(range=[low - pad, high + pad])
     fig.update_layout(
@@ -245,12 +283,15 @@ def _means_chart(table: pd.DataFrame, dim_labels: dict[str, str], attribute_labe
     return fig
 
 
-def _likert_chart(table: pd.DataFrame, dim_labels: dict[str, str], scale_labels: tuple[str, ...], lo: int):
+def _likert_chart(table: pd.DataFrame, dim_labels: dict[str, str], scale):
+    """Stacked shares per group, answers lowest first in a diverging palette, with the dataset's labels."""
     data = table.assign(
         dimension_label=table.dimension.map(dim_labels).fillna(table.dimension),
-        answer=[f"{s} {scale_labels[s - lo]}" if scale_labels else str(s) for s in table.score],
+        answer=[display.answer_label(scale, int(s)) for s in table.score],
         percent=100 * table.share,
     )
+    order = display.answer_order(scale)
+    colours = dict(zip(order, display.answer_colours(scale), strict=True))
     fig = px.bar(
         data,
         x="percent",
@@ -258,7 +299,8 @@ def _likert_chart(table: pd.DataFrame, dim_labels: dict[str, str], scale_labels:
         color="answer",
         orientation="h",
         facet_row="dimension_label",
-        color_discrete_sequence=px.colors.diverging.RdBu,
+        category_orders={"answer": order},
+        color_discrete_map=colours,
         hover_data={"n_ratings": True, "percent": ":.1f"},
         labels={"percent": "% of ratings", "group": "", "answer": "answer"},
     )
@@ -316,6 +358,12 @@ def _coefficient_chart(table: pd.DataFrame, dim_labels: dict[str, str]) -> go.Fi
         scattermode="group", legend_title_text="dimension", height=120 + 60 * data.group.nunique()
     )
     return fig
+
+
+def _raters_per_group(means: pd.DataFrame) -> pd.DataFrame:
+    """Raters per group of the first attribute (the answer distribution does not cross attributes)."""
+    per_dimension = means.groupby(["dimension", "group"], sort=False).n_raters.sum()
+    return per_dimension.groupby(level="group", sort=False).max().reset_index()
 
 
 # ----------------------------------------------------------------------------- page
@@ -451,15 +499,22 @@ tab_means, tab_likert, tab_diff, tab_model, tab_agree = st.tabs(
 
 with tab_means:
     _small_warning(means, min_raters)
-    fig = _means_chart(means, dim_labels, labels.get(attribute, attribute))
+    fig = _means_chart(means, dim_labels, labels.get(attribute, attribute), info.scale)
     st.plotly_chart(fig, key="chart_means")
-    st.dataframe(means, hide_index=True, width="stretch")
+    if display.clip_to_scale(means, info.scale).ci_clipped.any():
+        st.caption(
+            f":material/info: Some 95% CIs reach past the {info.scale.minimum}–{info.scale.maximum} scale "
+            "(few raters): they are drawn clipped at the scale's end, marked by a grey triangle; the table "
+            "keeps the unclipped interval."
+        )
+    st.dataframe(_labelled(means, "not estimable"), hide_index=True, width="stretch")
     _downloads(means, f"group_means_{attribute}", fig)
 
 with tab_likert:
     distribution = _distribution(key, dataset_id, attribute, dims, filter_json)
     st.caption(f"Share of each answer by {labels.get(attribute, attribute)}.")
-    fig = _likert_chart(distribution, dim_labels, info.scale.labels, info.scale.minimum)
+    _small_warning(display.flag_small(_raters_per_group(means), min_raters), min_raters, "as bars")
+    fig = _likert_chart(distribution, dim_labels, info.scale)
     st.plotly_chart(fig, key="chart_likert")
     _downloads(distribution, f"answer_distribution_{attribute}", fig)
 
@@ -476,6 +531,7 @@ with tab_diff:
             "shown. CIs by the delta method, clustered by rater. A comparison with a group of fewer than 2 "
             "raters is *not estimable*: one rater gives no rater-clustered CI or p-value."
         )
+        _small_warning(diffs, min_raters, "in the heatmap")
         fig = _heatmap(diffs, dim_labels)
         st.plotly_chart(fig, key="chart_diffs")
         first = [
@@ -506,6 +562,7 @@ with tab_model:
             for note in notes:
                 st.caption(f":material/info: {note}")
             if not coefficients.empty:
+                _small_warning(display.flag_small(coefficients, min_raters), min_raters, "in the chart")
                 fig = _coefficient_chart(coefficients, dim_labels) if coefficients.identified.any() else None
                 if fig is not None:
                     st.plotly_chart(fig, key="chart_model")
@@ -521,6 +578,8 @@ with tab_agree:
         "group means (`share_between_raw` minus its expectation with no group effect; near 0 when groups "
         "do not differ)."
     )
+    alphas = display.flag_small(alphas, min_raters)
+    _small_warning(alphas[alphas.group != "all raters"], min_raters, "as hatched bars")
     alpha_view = alphas.assign(dimension=alphas.dimension.map(dim_labels).fillna(alphas.dimension))
     fig = px.bar(
         alpha_view,
@@ -529,10 +588,12 @@ with tab_agree:
         color="group",
         barmode="group",
         hover_data=["n_raters", "n_units"],
+        pattern_shape="small_group",
+        pattern_shape_map={True: "/", False: ""},
         labels={"alpha": "Krippendorff's alpha (ordinal)", "dimension": ""},
     )
     st.plotly_chart(fig, key="chart_alpha")
-    st.dataframe(alphas, hide_index=True, width="stretch")
+    st.dataframe(_labelled(alphas, "not estimable"), hide_index=True, width="stretch")
     _downloads(alphas, f"agreement_{attribute}", fig)
     split_view = split.assign(dimension=split.dimension.map(dim_labels).fillna(split.dimension))
     fig = px.bar(

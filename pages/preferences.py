@@ -14,6 +14,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages._frame import active_dataset_id, get_store, simulated_notice
+from pluralign_core import paths
 from pluralign_core.preferences.build import (
     DISAGREEMENT,
     NEUTRAL,
@@ -24,9 +25,12 @@ from pluralign_core.preferences.build import (
     compare_results,
     describe_choices,
 )
+from pluralign_core.preferences.counts import no_pairs_reason
 from pluralign_core.preferences.export import export_preferences
+from pluralign_core.preferences.unpaired import build_unpaired, export_unpaired, to_jsonl, why_no_pairs
 from pluralign_core.ratings.reading import csv_safe
 from pluralign_core.store import catalog
+from pluralign_core.store.selection import RaterSelection
 
 DISAGREEMENT_LABELS = {
     "majority": "Majority vote",
@@ -65,11 +69,21 @@ def _attribute_values(dataset_id: str, _key: tuple[str, str]) -> dict[str, list[
     return {a: list(group.value) for a, group in rows.groupby("attribute", sort=True)}
 
 
+@st.cache_data(max_entries=8)
+def _attribute_labels(dataset_id: str, _key: tuple[str, str]) -> dict[str, str]:
+    return {a.name: a.label or a.name for a in get_store().attributes(dataset_id)}
+
+
 def _selection_widgets(values: dict[str, list[str]], prefix: str) -> dict[str, list[str]]:
+    dataset_id = str(active_dataset_id())
+    labels = _attribute_labels(dataset_id, _fingerprint(dataset_id))
     filters: dict[str, list[str]] = {}
     for attribute, options in values.items():
         chosen = st.multiselect(
-            attribute, options, key=f"{prefix}_filter_{attribute}", placeholder="everyone"
+            labels.get(attribute, attribute),
+            options,
+            key=f"{prefix}_filter_{attribute}",
+            placeholder="everyone",
         )
         if chosen:
             filters[attribute] = chosen
@@ -184,11 +198,16 @@ def _counts(result: PreferenceResult) -> None:
         f"{stats['pairs_per_prompt_mean']:.1f}",
         help=f"min {stats['pairs_per_prompt_min']}, max {stats['pairs_per_prompt_max']}",
     )
-    cols[4].metric("Raters", f"{stats['raters_used']:,}")
+    cols[4].metric(
+        "Raters",
+        f"{stats['raters_used']:,}",
+        help=f"raters whose ratings enter the pairs, of {stats['raters_selected']:,} selected",
+    )
     cols[5].metric(
         "Effective sample size",
         f"{stats['effective_sample_size']:.1f}",
-        help="Kish's (Σw)²/Σw²: how many equally weighted raters the (jury-weighted) raters are worth.",
+        help="Kish's (Σw)²/Σw² over the raters whose ratings enter the pairs: how many equally weighted "
+        "raters the (jury-weighted) raters are worth.",
     )
     if result.jury is not None:
         st.caption(f"Jury shares reached: {result.jury.achieved}")
@@ -196,7 +215,7 @@ def _counts(result: PreferenceResult) -> None:
 
 def _histogram(result: PreferenceResult) -> None:
     if result.pairs.empty:
-        st.warning("These choices give no pairs: every response pair tied. Try a finer scale or more raters.")
+        st.warning(no_pairs_reason(result.stats))
         return
     fig = px.histogram(
         result.pairs, x="agreement", nbins=20, range_x=[0.5, 1.0],
@@ -261,7 +280,11 @@ def _compare(config: PreferenceConfig, result: PreferenceResult, values: dict[st
 def _save(config: PreferenceConfig, result: PreferenceResult) -> None:
     st.subheader("Save preference set")
     default = f"{config.dataset_id}-{config.disagreement}-{config.scale}-{config.fingerprint()[:6]}"
-    name = st.text_input("Name", default, key="save_name")
+    previous = st.session_state.get("save_name_default")
+    if st.session_state.get("save_name") in (None, previous):  # not edited by the user: follow the choices
+        st.session_state["save_name"] = default
+    st.session_state["save_name_default"] = default
+    name = st.text_input("Name", key="save_name")
     if st.button("Save preference set", type="primary", key="save", disabled=result.pairs.empty):
         try:
             with st.spinner("Exporting (datasets folder, JSONL, Parquet, card) and registering…"):
@@ -277,6 +300,56 @@ def _save(config: PreferenceConfig, result: PreferenceResult) -> None:
             st.dataframe(saved[["name", "path", "created_at"]], hide_index=True)
 
 
+def _unpaired(dataset_id: str) -> None:
+    """Desirable / undesirable per text for a rater selection, in trl's unpaired (KTO) format."""
+    store = get_store()
+    values = _attribute_values(dataset_id, _fingerprint(dataset_id))
+    st.subheader("Unpaired labels (KTO)")
+    st.caption(
+        "A text is **desirable** when the selected raters' mean rating is on the better side of the scale "
+        "midpoint (below it for a lower-is-better dimension), **undesirable** on the worse side; a mean "
+        "exactly on the midpoint gives no label. trl's KTO trainer learns from such labels without pairs."
+    )
+    dimensions = store.dimensions(dataset_id)
+    labels = {d.name: d.label + ("" if d.higher_is_better else " (lower is better)") for d in dimensions}
+    left, right = st.columns(2)
+    with left:
+        filters = _selection_widgets(values, "kto")
+    with right:
+        dimension = st.selectbox("Dimension", list(labels), format_func=labels.get, key="kto_dimension")
+    result = build_unpaired(store, dataset_id, dimension, RaterSelection(filters))
+    stats = result.stats
+    cols = st.columns(5)
+    cols[0].metric("Texts labelled", f"{stats['labelled']:,}", help=f"of {stats['texts']:,} texts rated")
+    cols[1].metric("Desirable", f"{stats['desirable']:,}")
+    cols[2].metric("Undesirable", f"{stats['undesirable']:,}")
+    cols[3].metric("Ties dropped", f"{stats['ties_dropped']:,}", help="mean exactly on the scale midpoint")
+    cols[4].metric(
+        "Raters",
+        f"{stats['raters_used']:,}",
+        help=f"raters who rated these texts, of {stats['raters_selected']:,} selected",
+    )
+    if result.labels.empty:
+        st.warning(
+            "No text gets a label with these choices: widen the rater selection or pick another dimension."
+        )
+        return
+    st.dataframe(result.labels.head(200), hide_index=True, key="kto_preview")
+    name = st.text_input("Name", f"{dataset_id}-{dimension}-unpaired", key="kto_name")
+    left, right = st.columns(2)
+    left.download_button(
+        "Unpaired labels (JSONL)", to_jsonl(result), f"{paths.safe_name(name)}.jsonl", "application/jsonl",
+        key="kto_jsonl",
+    )  # fmt: skip
+    if right.button("Save unpaired set", key="kto_save", type="primary"):
+        try:
+            folder = export_unpaired(result, name)
+        except ValueError as error:
+            st.error(str(error))
+            return
+        st.success(f"Saved {stats['labelled']:,} labels to `{folder}` (trl unpaired preference format).")
+
+
 st.title("Preferences")
 st.caption(
     "Turn ratings into preference pairs for DPO. Who gives feedback and how their ratings become training "
@@ -290,6 +363,12 @@ simulated_notice(get_store().dataset_info(dataset_id))
 with st.expander("What each choice does to the data"):
     for title, text in describe_choices().items():
         st.markdown(f"**{title}.** {text}")
+shape = catalog.dataset_shape(get_store(), dataset_id)
+reason = why_no_pairs(shape.n_prompts, shape.n_shared_prompts)
+if reason:
+    st.info(reason, icon=":material/info:")
+    _unpaired(dataset_id)
+    st.stop()
 config = _config_widgets(dataset_id)
 try:
     result = build(config)
@@ -301,3 +380,5 @@ _histogram(result)
 _preview(result)
 _compare(config, result, _attribute_values(dataset_id, _fingerprint(dataset_id)))
 _save(config, result)
+with st.expander("Unpaired labels (KTO): one desirable / undesirable label per response"):
+    _unpaired(dataset_id)

@@ -8,6 +8,8 @@ and its last update time, so widgets that only change a chart do not reload anyt
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -20,6 +22,7 @@ from pluralign_core.experiments.grid_config import preset
 from pluralign_core.experiments.plan import plan_grid
 from pluralign_core.experiments.state import list_grids, load_grid
 from pluralign_core.ratings.reading import csv_safe
+from pluralign_core.store import catalog
 
 MEASURES = {
     "reduction_rm_pct": "all-raters toxicity reward model",
@@ -79,7 +82,11 @@ st.markdown(
     "prompts (an offline toxicity classifier and every group's reward models) and draws the trade-offs "
     "below, with the study's reported effects as reference markers."
 )
+shape = catalog.dataset_shape(store, dataset_id)
 with st.expander("Run the comparison grid", expanded=not list_grids()):
+    blockers = [note for note in shape.limitations() if "grid" in note]
+    for note in blockers:
+        st.warning(f"This dataset cannot run the grid. {note}", icon=":material/block:")
     choice = st.radio(
         "Budget preset",
         ["demo", "full"],
@@ -87,12 +94,28 @@ with st.expander("Run the comparison grid", expanded=not list_grids()):
         key="grid_preset",
         captions=["~30 min on 2 CPU cores, embedded model", "for a GPU (hours on a CPU)"],
     )
-    plan = plan_grid(store, preset(choice, dataset_id=dataset_id))
-    st.caption(
-        f"{len(plan.cells)} cells, {plan.training_runs} training runs: " + ", ".join(plan.cell_ids),
-    )
-    if st.button("Run grid", type="primary", key="grid_run"):
-        grid_id, pid = process.launch(choice, dataset_id)
+    config = preset(choice, dataset_id=dataset_id)
+    dimensions = list(shape.dimensions)
+    single = config.single_dimension if config.single_dimension in dimensions else None
+    if single is None and dimensions:
+        st.caption(
+            f"The study's single-objective model tunes on {config.single_dimension}, which this dataset "
+            "does not rate; pick the dimension it should tune on."
+        )
+        single = st.selectbox("Single-objective dimension", dimensions, key="grid_single_dimension")
+        config = dataclasses.replace(config, single_dimension=single)
+    try:
+        plan = plan_grid(store, config)
+    except ValueError as error:
+        plan = None
+        st.warning(f"The grid cannot be planned on this dataset: {error}")
+    if plan is not None:
+        st.caption(
+            f"{len(plan.cells)} cells, {plan.training_runs} training runs: " + ", ".join(plan.cell_ids),
+        )
+    if st.button("Run grid", type="primary", key="grid_run", disabled=plan is None or bool(blockers)):
+        overrides = {} if single == preset(choice).single_dimension else {"single_dimension": single}
+        grid_id, pid = process.launch(choice, dataset_id, **overrides)
         st.session_state["grid_selected"] = grid_id
         st.success(f"Started grid {grid_id} (process {pid}). Progress appears below.")
 

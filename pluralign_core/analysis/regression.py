@@ -139,7 +139,7 @@ def _fit_one(dimension, ratings, groups, order, reference, notes, level) -> pd.D
                 "p_value": p,
                 "identified": reasons[j] is None,
                 "n_raters": int(indicator[group].sum()),
-                "n_ratings": len(ratings),
+                "n_ratings": int(x[:, j].sum()),  # this group's ratings, not the dataset total
                 "note": "; ".join(notes + ([reasons[j]] if reasons[j] else [])),
             }
         )

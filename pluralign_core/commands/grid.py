@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="demo: < 30 min on 2 CPU cores with the embedded model; full: GPU-sized runs",
     )
     parser.add_argument("--dataset", default="", help="dataset id (default: the active dataset)")
+    parser.add_argument(
+        "--single-dimension",
+        default=None,
+        help="dimension of the single-objective model (default: the preset's, toxicity)",
+    )
     parser.add_argument("--grid-id", default=None, help="id for a new grid (default: grid-PRESET-TIME)")
     parser.add_argument("--resume", default=None, metavar="GRID_ID", help="continue a partial grid")
     parser.add_argument("--dry-run", action="store_true", help="print the planned cells and exit")
@@ -47,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --report or --list: print one JSON document on stdout instead of text",
     )
+
+
+def _preset(args: argparse.Namespace):
+    from pluralign_core.experiments.grid_config import preset
+
+    overrides = {"single_dimension": args.single_dimension} if args.single_dimension else {}
+    return preset(args.preset, dataset_id=args.dataset, **overrides)
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -85,7 +97,6 @@ def _list_grids(as_json: bool = False) -> int:
 
 
 def _dry_run(store: Store, args: argparse.Namespace) -> int:
-    from pluralign_core.experiments.grid_config import preset
     from pluralign_core.experiments.plan import cell_from_state, describe_plan, plan_grid
     from pluralign_core.experiments.state import load_grid
 
@@ -94,7 +105,7 @@ def _dry_run(store: Store, args: argparse.Namespace) -> int:
         cells = [cell_from_state(state.cells[c]) for c in state.data["cell_order"]]
         print("\n".join(f"{c.cell_id:<45} {state.cells[c.cell_id]['state']}" for c in cells))
         return 0
-    plan = plan_grid(store, preset(args.preset, dataset_id=args.dataset))
+    plan = plan_grid(store, _preset(args))
     print(
         f"Grid plan ({args.preset} preset, dataset {plan.config.dataset_id}): {len(plan.cells)} cells, "
         f"{plan.training_runs} training runs"
@@ -113,7 +124,6 @@ def _print_results(state: GridState) -> None:
 def run(args: argparse.Namespace) -> int:
     from pluralign_core import paths
     from pluralign_core.experiments.execute import run_grid
-    from pluralign_core.experiments.grid_config import preset
     from pluralign_core.experiments.report import report, report_data
     from pluralign_core.experiments.state import load_grid
     from pluralign_core.store.database import Store
@@ -146,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         state = run_grid(store, progress=show, grid_id=args.resume, resume=True)
     else:
-        state = run_grid(store, preset(args.preset, dataset_id=args.dataset), show, grid_id=args.grid_id)
+        state = run_grid(store, _preset(args), show, grid_id=args.grid_id)
     print(f"grid {state.grid_id}: {state.data['state']} in {time.time() - started:.0f}s")
     _print_results(state)
     return 0 if state.data["state"] == "completed" else 1

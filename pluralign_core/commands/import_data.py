@@ -77,6 +77,8 @@ def build_spec(args: argparse.Namespace, limits: ImportLimits) -> ImportSpec | N
                 f"--map expects ROLE=COLUMN with ROLE one of {', '.join(MAP_ROLES)}; got {item!r}"
             )
         data[role] = column or None
+        if not args.spec and column:  # a guessed demographic that is now mapped to a role is not one
+            data["demographics"] = [d for d in data.get("demographics", []) if d["column"] != column]
     return ImportSpec.from_dict(data)
 
 

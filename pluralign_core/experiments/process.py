@@ -18,20 +18,36 @@ from pluralign_core.experiments.state import GridState, grids_root, load_grid, n
 STARTUP_GRACE_S = 60.0
 
 
-def grid_command(preset_name: str, dataset_id: str, grid_id: str, *, resume: bool) -> list[str]:
+def grid_command(
+    preset_name: str, dataset_id: str, grid_id: str, *, resume: bool, single_dimension: str | None = None
+) -> list[str]:
     """The CLI invocation that runs (or resumes) a grid: the same entry point a user types."""
     arguments = (
         ["grid", "--resume", grid_id] if resume else ["grid", "--preset", preset_name, "--grid-id", grid_id]
     )
     if dataset_id and not resume:
         arguments += ["--dataset", dataset_id]
+    if single_dimension and not resume:
+        arguments += ["--single-dimension", single_dimension]
     return launcher.python_module_command("pluralign_core.cli", *arguments)
 
 
-def launch(preset_name: str = "demo", dataset_id: str = "", *, resume: str | None = None) -> tuple[str, int]:
-    """Start a new grid (or resume ``resume``) in the background; returns (grid id, pid)."""
+def launch(
+    preset_name: str = "demo",
+    dataset_id: str = "",
+    *,
+    resume: str | None = None,
+    single_dimension: str | None = None,
+) -> tuple[str, int]:
+    """Start a new grid (or resume ``resume``) in the background; returns (grid id, pid).
+
+    ``single_dimension`` replaces the preset's single-objective dimension (toxicity), for datasets
+    rated on other dimensions.
+    """
     grid_id = resume or new_grid_id(preset_name)
-    command = grid_command(preset_name, dataset_id, grid_id, resume=bool(resume))
+    command = grid_command(
+        preset_name, dataset_id, grid_id, resume=bool(resume), single_dimension=single_dimension
+    )
     process = launcher.launch(command, grids_root() / f"{grid_id}.log")
     return grid_id, process.pid
 

@@ -241,6 +241,12 @@ def _query_frames(
     ).df()
     n_ratings = int(con.execute("SELECT count(*) FROM rated").fetchall()[0][0])
     n_raters_used = int(con.execute("SELECT count(DISTINCT rater_id) FROM rater_value").fetchall()[0][0])
+    used_weight, used_weight_sq = con.execute(
+        "SELECT sum(w), sum(w * w) FROM (SELECT any_value(weight) AS w FROM rater_value GROUP BY rater_id)"
+    ).fetchall()[0]
+    # Kish's effective sample size over the raters whose ratings enter the pairs, so that it can never
+    # exceed the rater count shown beside it (raters selected but without usable ratings count for nothing).
+    ess = float(used_weight) ** 2 / float(used_weight_sq) if used_weight_sq else 0.0
     prompt_ids = sorted(set(responses.prompt_id))
     texts = con.execute(
         """
@@ -266,7 +272,7 @@ def _query_frames(
         "texts": texts,
         "prompt_rows": prompt_rows,
         "n_ratings": pd.DataFrame(
-            {"n": [n_ratings], "raters": [n_raters_used], "prompts": [len(prompt_ids)]}
+            {"n": [n_ratings], "raters": [n_raters_used], "prompts": [len(prompt_ids)], "ess": [ess]}
         ),
     }
 
@@ -364,7 +370,7 @@ def _stats(
         "ratings_used": int(counts["n"]),
         "raters_selected": len(raters),
         "raters_used": int(counts["raters"]),
-        "effective_sample_size": float(jury.effective_sample_size) if jury else float(len(raters)),
+        "effective_sample_size": float(counts["ess"]),
         "mean_agreement": float(pairs.agreement.mean()) if len(pairs) else None,
         "selection": config.rater_selection.label,
         "config_fingerprint": config.fingerprint(),

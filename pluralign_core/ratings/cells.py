@@ -135,10 +135,13 @@ def parse_scores(raw: pd.Series, spec: ImportSpec, rows: pd.Series, columns: pd.
 def dataset_scale(spec: ImportSpec) -> Scale:
     """The dataset's scale, labelled as far as the spec allows.
 
-    The label map names the points when it covers every one; a 5-point label scale otherwise gets the
+    Labels the user gave for the points come first; then the label map names the points when it covers
+    every one; a 5-point label scale otherwise gets the
     study's agreement labels, and anything else stays numbered only.
     """
     points = spec.scale_max - spec.scale_min + 1
+    if spec.scale_labels:
+        return Scale(spec.scale_min, spec.scale_max, tuple(spec.scale_labels))
     by_score = {}
     for label, score in spec.label_map.items():
         by_score.setdefault(score, label)

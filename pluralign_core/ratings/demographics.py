@@ -7,12 +7,18 @@ separator, or list cells) become several values; study attributes keep their dec
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from pluralign_core.ratings.cells import first_row_conflicts, is_missing, is_not_stated
 from pluralign_core.ratings.reading import Problems
 from pluralign_core.ratings.schema import STUDY_ATTRIBUTES, Attribute
 from pluralign_core.ratings.spec import DemographicSpec, ImportSpec
+
+# Values that start with a number (age bands "18-24", "65+", income "10k-20k") are ordered by it, so an
+# ordinal attribute reads in order without the user listing its values.
+_LEADING_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)")
 
 
 def _demographic_values(value: object, separator: str | None) -> tuple[str, ...] | None:
@@ -74,6 +80,8 @@ def _attribute(demo: DemographicSpec, multi: bool, present: set[str]) -> Attribu
     order = tuple(demo.values)
     if not order and study is not None and present and present <= set(study.values):
         order = tuple(v for v in study.values if v in present)
+    if not order and present and all(_LEADING_NUMBER.match(v) for v in present):
+        order = tuple(sorted(present, key=lambda v: (float(_LEADING_NUMBER.match(v).group(1)), v)))
     label = (
         study.label
         if study is not None and demo.label == demo.column.replace("_", " ").capitalize()

@@ -193,6 +193,10 @@ class ImportSpec(YamlConfig):
     scale_max: int = field(default=5, metadata={"help": "highest score"})
     scale_kind: str = field(default="auto", metadata={"help": "numeric, labels, or auto (either)"})
     label_map: dict[str, int] = field(default_factory=dict, metadata={"help": "text label → score"})
+    scale_labels: list[str] = field(
+        default_factory=list,
+        metadata={"help": "what each score means, lowest first (e.g. 'not offensive' … 'very offensive')"},
+    )
     builtin_labels: bool = field(default=True, metadata={"help": "accept EN/DE agreement labels (5 points)"})
     delimiter: str | None = field(default=None, metadata={"help": "CSV delimiter; none = detect"})
 
@@ -218,6 +222,13 @@ class ImportSpec(YamlConfig):
         outside = {k: v for k, v in self.label_map.items() if not self.scale_min <= v <= self.scale_max}
         if outside:
             raise ValueError(f"label_map scores {outside} fall outside {self.scale_min}..{self.scale_max}")
+        self.scale_labels = [str(label).strip() for label in self.scale_labels]
+        points = self.scale_max - self.scale_min + 1
+        if self.scale_labels and len(self.scale_labels) != points:
+            raise ValueError(
+                f"scale_labels names {len(self.scale_labels)} points but the scale {self.scale_min}–"
+                f"{self.scale_max} has {points}: give one label per score, lowest first"
+            )
         if self.layout == "wide" and not self.dimensions:
             raise ValueError("the wide layout needs at least one rating column (dimensions)")
         if self.layout == "long" and not (self.dimension_column and self.score_column):
@@ -229,6 +240,37 @@ class ImportSpec(YamlConfig):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise ValueError(f"{what} names must be unique; repeated: {repeated}")
+        for column, roles in self.column_roles().items():
+            if len(roles) > 1:
+                raise ValueError(
+                    f"column {column!r} is mapped twice, as {' and as '.join(roles)}: one column plays one "
+                    "role, so pick another column for one of them (or remove it from the demographics)"
+                )
+
+    def column_roles(self) -> dict[str, list[str]]:
+        """Every mapped column with *all* the roles it was given (a column may hold only one)."""
+        roles: dict[str, list[str]] = {}
+        singles = {
+            "rater id": self.rater_id,
+            "item id": self.item_id,
+            "response text": self.response_text,
+            "prompt text": self.prompt_text,
+            "prompt id": self.prompt_id,
+            "language": self.language,
+            "topic": self.topic,
+            "split": self.split,
+            "dimension": self.dimension_column,
+            "score": self.score_column,
+        }
+        for role, column in singles.items():
+            if column:
+                roles.setdefault(column, []).append(role)
+        if self.layout == "wide":
+            for d in self.dimensions:
+                roles.setdefault(d.source, []).append(f"rating ({d.name})")
+        for d in self.demographics:
+            roles.setdefault(d.column, []).append(f"demographic ({d.attribute})")
+        return roles
 
     def columns(self) -> dict[str, str]:
         """Every mapped column with the role it plays (``{"participant": "rater id", ...}``)."""
@@ -321,6 +363,15 @@ def infer_spec(frame: pd.DataFrame, dataset_id: str = "imported") -> ImportSpec:
         found[role] = _find(columns, candidates, taken)
         if found[role]:
             taken.add(found[role])
+    for role, position in (("rater_id", 0), ("response_text", 1)):
+        if not found[role]:  # a fallback column, so that it is not guessed as a demographic below
+            free = [c for c in columns if c not in taken]
+            found[role] = free[min(position, len(free) - 1)] if free else columns[0]
+            taken.add(found[role])
+    if not found["item_id"]:
+        found["item_id"] = next((c for c in columns if c not in taken and _is_id_column(c)), None)
+        if found["item_id"]:
+            taken.add(found["item_id"])
     long = bool(found["dimension_column"] and found["score_column"])
     if not long:
         for role in ("dimension_column", "score_column"):
@@ -330,6 +381,12 @@ def infer_spec(frame: pd.DataFrame, dataset_id: str = "imported") -> ImportSpec:
     dimensions = []
     if not long:
         dimensions = [DimensionSpec.guess(c) for c in columns if c not in taken and study_dimension(c)]
+        if not dimensions:
+            dimensions = [
+                DimensionSpec.guess(c)
+                for c in columns
+                if c not in taken and not _is_id_column(c) and _looks_like_ratings(frame[c])
+            ]
         taken.update(d.source for d in dimensions)
     demographics = []
     for column in columns:
@@ -343,7 +400,10 @@ def infer_spec(frame: pd.DataFrame, dataset_id: str = "imported") -> ImportSpec:
     demographics = [d for d in demographics if attributes.count(d.attribute) == 1]
     scale_min, scale_max, kind = 1, 5, "auto"
     scores = frame[found["score_column"]] if long else frame[[d.source for d in dimensions]].stack()
-    numeric = pd.to_numeric(pd.Series(scores, dtype=object), errors="coerce").dropna()
+    scores = pd.Series(scores, dtype=object).dropna()
+    numeric = pd.to_numeric(scores, errors="coerce").dropna()
+    if len(numeric) and len(numeric) == len(scores):
+        kind = "numeric"  # numbers only: the agreement labels would misname a scale that is not one
     if len(numeric) and numeric.min() >= 0 and numeric.max() > numeric.min():
         scale_min, scale_max = int(numeric.min()), int(numeric.max())
         if scale_max - scale_min < 4 and scale_min >= 1 and scale_max <= 5:
@@ -351,9 +411,9 @@ def infer_spec(frame: pd.DataFrame, dataset_id: str = "imported") -> ImportSpec:
     return ImportSpec(
         dataset_id=paths.safe_name(dataset_id) if dataset_id.strip() else "imported",
         layout="long" if long else "wide",
-        rater_id=found["rater_id"] or columns[0],
+        rater_id=found["rater_id"],
         item_id=found["item_id"],
-        response_text=found["response_text"] or (columns[1] if len(columns) > 1 else columns[0]),
+        response_text=found["response_text"],
         prompt_text=found["prompt_text"],
         prompt_id=found["prompt_id"],
         language=found["language"],
@@ -367,6 +427,21 @@ def infer_spec(frame: pd.DataFrame, dataset_id: str = "imported") -> ImportSpec:
         scale_max=scale_max,
         scale_kind=kind,
     )
+
+
+def _is_id_column(column: str) -> bool:
+    key = normalize_key(column)
+    return key == "id" or key.endswith("_id")
+
+
+def _looks_like_ratings(values: pd.Series) -> bool:
+    """Whole numbers on a short scale (0..10, at least three values used): a rating column, most likely."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    present = numeric.dropna()
+    if present.empty or len(present) < 0.9 * values.notna().sum():
+        return False
+    whole = bool((present == present.round()).all())
+    return whole and present.min() >= 0 and present.max() <= 10 and present.nunique() >= 3
 
 
 def suggest_column(name: str, columns: list[str]) -> str:

@@ -7,6 +7,8 @@ business, and a change to it is made and tested in one place.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from pluralign_core.store.database import Store
@@ -73,3 +75,72 @@ def response_texts(store: Store, dataset_id: str) -> dict[str, str]:
     """Every response's text by its id, for showing the responses behind pairs or statistics."""
     rows = store.query("SELECT response_id, text FROM responses WHERE dataset_id = ?", [dataset_id])
     return dict(zip(rows.response_id, rows.text, strict=True))
+
+
+@dataclass(frozen=True)
+class DatasetShape:
+    """What a dataset holds that some pages need: prompts shared by several responses (preference pairs,
+    GRPO, the grid), held-out prompts (evaluation), prompt languages, and its dimensions.
+
+    Real ratings data often lacks some of these (standalone texts, no split); the pages ask here and say
+    in one sentence what they cannot do, instead of failing deep inside a computation.
+    """
+
+    n_prompts: int
+    n_shared_prompts: int
+    n_standalone: int
+    n_heldout: int
+    languages: tuple[str, ...]
+    dimensions: tuple[str, ...]
+
+    @property
+    def has_pairs(self) -> bool:
+        return self.n_shared_prompts > 0
+
+    def limitations(self) -> list[str]:
+        """One sentence per thing the dataset will not support (empty when it supports everything)."""
+        notes = []
+        if self.n_prompts == 0:
+            notes.append(
+                "It has no prompts (every text stands alone): preference pairs, DPO / GRPO training, "
+                "evaluation on held-out prompts and the trade-off grid need prompts; Explore and unpaired "
+                "(KTO) labels on the Preferences page work."
+            )
+        elif not self.has_pairs:
+            notes.append(
+                "No prompt has two or more rated responses, so no preference pairs (DPO / GRPO, the grid) "
+                "can be built; the Preferences page offers unpaired (KTO) labels instead."
+            )
+        if self.n_prompts and self.n_heldout == 0:
+            notes.append(
+                "No prompt is marked held-out (split = heldout): Evaluate can only answer training prompts, "
+                "and the grid's evaluation has nothing unseen to answer."
+            )
+        if self.n_prompts and not self.languages:
+            notes.append("Its prompts have no language: Evaluate treats them all as one language.")
+        return notes
+
+
+def dataset_shape(store: Store, dataset_id: str) -> DatasetShape:
+    """Counts of prompts, prompts with several responses, standalone texts and held-out prompts."""
+    counts = store.query(
+        """
+        SELECT
+          (SELECT count(*) FROM prompts WHERE dataset_id = $1) AS n_prompts,
+          (SELECT count(*) FROM (
+             SELECT prompt_id FROM responses WHERE dataset_id = $1 AND prompt_id IS NOT NULL
+             GROUP BY prompt_id HAVING count(*) >= 2)) AS n_shared,
+          (SELECT count(*) FROM responses WHERE dataset_id = $1 AND prompt_id IS NULL) AS n_standalone,
+          (SELECT count(*) FROM prompts WHERE dataset_id = $1 AND split = 'heldout') AS n_heldout
+        """,
+        [dataset_id],
+    ).iloc[0]
+    facets = prompt_facets(store, dataset_id)
+    return DatasetShape(
+        int(counts.n_prompts),
+        int(counts.n_shared),
+        int(counts.n_standalone),
+        int(counts.n_heldout),
+        tuple(facets["language"]),
+        tuple(d.name for d in store.dimensions(dataset_id)),
+    )

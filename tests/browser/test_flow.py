@@ -383,7 +383,7 @@ BAD_UPLOADS = {
     # No column the wizard can use as a rating.
     "no-ratings": (
         b"participant_id,gender,age_group\nP1,woman,25-34\nP2,man,18-24\n",
-        "The mapping is incomplete: the wide layout needs at least one rating column",
+        "The mapping needs a fix: the wide layout needs at least one rating column",
         (),
     ),
 }

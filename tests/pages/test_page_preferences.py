@@ -36,8 +36,8 @@ def test_preferences_page_builds_compares_and_saves(store: Store):
     assert not at.exception, at.exception
     assert int(_metric(at, "Pairs").replace(",", "")) > majority_pairs
     assert int(_metric(at, "Ties dropped")) <= majority_ties  # only all-tied judgements drop a pair
-    _by_label(at.multiselect, "gender").set_value(["woman"]).run()
-    _by_label([w for w in at.multiselect if w.key == "compare_filter_gender"], "gender").set_value(
+    _by_label(at.multiselect, "Gender").set_value(["woman"]).run()
+    _by_label([w for w in at.multiselect if w.key == "compare_filter_gender"], "Gender").set_value(
         ["man"]
     ).run()
     assert not at.exception, at.exception

@@ -1,0 +1,146 @@
+"""Unpaired preference labels: one desirable / undesirable label per rated text, for KTO.
+
+A preference *pair* needs two responses to the same prompt. Many public ratings datasets rate standalone
+texts (comments, posts) with no prompt at all, so no pair can be built from them; what the ratings do say
+is whether a rater group finds each text good or bad on a dimension. That is exactly trl's *unpaired
+preference* format (``prompt, completion, label``), which KTO trains on. The label is the sign of the
+selected raters' weighted mean rating against the scale midpoint, oriented so that ``True`` always means
+"better" (for a lower-is-better dimension such as offensiveness, a low rating is desirable); a text whose
+mean sits exactly on the midpoint says neither and is dropped (and counted).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pluralign_core import paths
+from pluralign_core.store.database import Store
+from pluralign_core.store.selection import RaterSelection
+
+UNPAIRED_COLUMNS = ["prompt", "completion", "label"]
+
+
+@dataclass(frozen=True)
+class UnpairedLabels:
+    """Labels per text and the counts that describe them (they always add up: labelled + ties = texts)."""
+
+    dataset_id: str
+    dimension: str
+    selection: dict[str, Any]
+    labels: pd.DataFrame  # response_id, prompt, completion, label, mean, n_raters, agreement
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def why_no_pairs(n_prompts: int, n_shared_prompts: int) -> str | None:
+    """One sentence on why a dataset gives no preference pairs at all, or None when it can give some."""
+    if n_prompts == 0:
+        return (
+            "This dataset has no prompts: every text is its own item, so no two responses answer the same "
+            "prompt and no preference pair can be built. Unpaired labels (below) use its ratings instead."
+        )
+    if n_shared_prompts == 0:
+        return (
+            "No prompt in this dataset has two or more rated responses, so no preference pair can be built. "
+            "Unpaired labels (below) use its ratings instead."
+        )
+    return None
+
+
+def build_unpaired(
+    store: Store, dataset_id: str, dimension: str, selection: RaterSelection | None = None
+) -> UnpairedLabels:
+    """Label every text the selected raters rated on ``dimension`` as desirable or undesirable."""
+    selection = selection or RaterSelection()
+    dimensions = {d.name: d for d in store.dimensions(dataset_id)}
+    if dimension not in dimensions:
+        raise ValueError(
+            f"dataset {dataset_id!r} has no dimension {dimension!r}; choose one of {sorted(dimensions)}"
+        )
+    scale = store.dataset_info(dataset_id).scale
+    raters = selection.rater_ids(store, dataset_id)
+    ratings = store.query(
+        """
+        SELECT g.rater_id, g.response_id, g.score, s.text AS completion, p.text AS prompt
+        FROM ratings g
+        JOIN responses s ON s.dataset_id = g.dataset_id AND s.response_id = g.response_id
+        LEFT JOIN prompts p ON p.dataset_id = s.dataset_id AND p.prompt_id = s.prompt_id
+        WHERE g.dataset_id = ? AND g.dimension = ?
+        """,
+        [dataset_id, dimension],
+    )
+    ratings = ratings[ratings.rater_id.isin(set(raters))]
+    side = ratings.score.gt(scale.midpoint).astype(float).where(ratings.score.ne(scale.midpoint))
+    rows = (
+        ratings.assign(above=side)
+        .groupby("response_id", sort=True)
+        .agg(
+            completion=("completion", "first"),
+            prompt=("prompt", "first"),
+            mean=("score", "mean"),
+            n_raters=("rater_id", "nunique"),
+            above=("above", "mean"),
+        )
+        .reset_index()
+    )
+    used = ratings.rater_id.nunique()
+    higher_better = dimensions[dimension].higher_is_better
+    centred = rows["mean"] - scale.midpoint
+    oriented = centred if higher_better else -centred
+    rows["prompt"] = rows["prompt"].fillna("").astype(str)
+    rows["label"] = oriented > 0
+    above = rows["above"].fillna(0.5)
+    rows["agreement"] = above.where(rows["label"] == higher_better, 1 - above)
+    ties = oriented == 0
+    labels = rows[~ties].reset_index(drop=True)
+    labels["label"] = labels["label"].astype(bool)
+    stats = {
+        "texts": len(rows),
+        "labelled": len(labels),
+        "desirable": int(labels.label.sum()),
+        "undesirable": int((~labels.label).sum()),
+        "ties_dropped": int(ties.sum()),
+        "raters_selected": len(raters),
+        "raters_used": int(used),
+        "selection": selection.label,
+    }
+    columns = ["response_id", "prompt", "completion", "label", "mean", "n_raters", "agreement"]
+    return UnpairedLabels(dataset_id, dimension, selection.to_dict(), labels[columns], stats)
+
+
+def export_unpaired(result: UnpairedLabels, name: str, *, folder: Path | str | None = None) -> Path:
+    """Write the labels in trl's unpaired preference format: a ``datasets`` folder, JSONL and a config.
+
+    The folder sits beside the preference sets; it is not registered as one, because DPO and GRPO need
+    pairs and prompts, which these labels do not have.
+    """
+    from datasets import Dataset
+
+    if result.labels.empty:
+        raise ValueError(
+            "no text got a label (every mean sits on the scale midpoint, or the selection rated nothing); "
+            "widen the rater selection or choose another dimension"
+        )
+    target = Path(folder) if folder is not None else paths.subdir("unpaired_sets") / paths.safe_name(name)
+    target.mkdir(parents=True, exist_ok=True)
+    table = result.labels[UNPAIRED_COLUMNS]
+    Dataset.from_pandas(table, preserve_index=False).save_to_disk(str(target / "hf"))
+    table.to_json(target / "unpaired.jsonl", orient="records", lines=True, force_ascii=False)
+    meta = {
+        "format": "trl unpaired preference (prompt, completion, label) for KTO",
+        "dataset_id": result.dataset_id,
+        "dimension": result.dimension,
+        "selection": result.selection,
+        "stats": result.stats,
+    }
+    (target / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
+    return target
+
+
+def to_jsonl(result: UnpairedLabels) -> str:
+    """The labels as trl unpaired-preference JSON Lines (for a download button)."""
+    return result.labels[UNPAIRED_COLUMNS].to_json(orient="records", lines=True, force_ascii=False)

@@ -1,0 +1,147 @@
+"""Every page on datasets shaped unlike the study's (AppTest): each shape of :mod:`tests.fixtures_shapes` is
+uploaded through the Data page's import wizard, imported, and then every page is opened on it.
+
+The test id names the shape; a failure lists every page that raised, so the result reads as a page × shape
+table.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pluralign_core import paths
+from pluralign_core.store.database import Store
+from tests.fixtures_shapes import SHAPES
+
+PAGES = (
+    "pages/data.py",
+    "pages/explore.py",
+    "pages/preferences.py",
+    "pages/train.py",
+    "pages/evaluate.py",
+    "pages/tradeoffs.py",
+    "pages/chat.py",
+    "pages/home.py",
+)
+
+pytestmark = pytest.mark.usefixtures("bare_app")
+
+
+def import_through_wizard(shape_name: str) -> AppTest:
+    """Upload the shape's CSV on the Data page and import it with the wizard's own guesses."""
+    shape = SHAPES[shape_name]()
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    at.file_uploader(key="import_upload").upload(f"{shape.name}.csv", shape.csv(), "text/csv").run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="imp_rating_columns").value == list(shape.rating_columns)
+    assert not set(shape.rating_columns) & set(at.multiselect(key="imp_demographics").value)
+    at.button(key="import_run").click().run()
+    assert not at.exception, at.exception
+    assert Store().active_dataset() == shape.name, [e.value for e in at.error]
+    return at
+
+
+def page_texts(at: AppTest) -> str:
+    kinds = ("success", "error", "info", "warning", "markdown", "caption")
+    return " ".join(str(e.value) for kind in kinds for e in getattr(at, kind))
+
+
+@pytest.mark.parametrize("shape_name", list(SHAPES))
+def test_every_page_opens_on_every_shape(store: Store, shape_name: str) -> None:
+    at = import_through_wizard(shape_name)
+    raised = {}
+    for page in PAGES:
+        at.switch_page(page).run()
+        if at.exception:
+            raised[page] = at.exception[0].message
+    assert raised == {}, f"{shape_name}: pages that raised: {raised}"
+
+
+def _switch(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _figure(at: AppTest, key: str) -> dict:
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id)
+    return json.loads(chart.proto.spec)
+
+
+def test_standalone_texts_through_wizard_and_pages(store: Store) -> None:
+    """The issue's dataset: no prompts, one 'offensiveness' dimension, a 1-rater group."""
+    shape = SHAPES["standalone"]()
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    _switch(at, "pages/data.py")
+    at.file_uploader(key="import_upload").upload("standalone.csv", shape.csv(), "text/csv").run()
+    assert any("no prompt column" in w.value for w in at.warning)
+    # A mapping mistake (the item id picked as the rater id too) is one error naming both roles.
+    at.selectbox(key="imp_rater_id").select("text_id").run()
+    assert [e.value for e in at.error] == [
+        "The mapping needs a fix: column 'text_id' is mapped twice, as rater id and as item id: one column "
+        "plays one role, so pick another column for one of them (or remove it from the demographics)"
+    ]
+    at.selectbox(key="imp_rater_id").select("worker_id").run()
+    assert not at.error
+    at.text_input(key="imp_dimlabel_offensiveness").input("Offensiveness").run()
+    at.multiselect(key="imp_lower_better").set_value(["offensiveness"]).run()
+    at.text_input(key="imp_scale_labels").input("; ".join(shape.wizard["scale_labels"])).run()
+    at.button(key="import_check").click().run()
+    assert any("No problems found" in s.value for s in at.success)
+    at.text_input(key="imp_name").input("Offensive comments").run()
+    assert not any("No problems found" in s.value for s in at.success)  # the old result is cleared
+    at.button(key="import_run").click().run()
+    assert not at.exception, at.exception
+    info = Store().dataset_info("standalone")
+    assert info.scale.labels == shape.wizard["scale_labels"]
+
+    _switch(at, "pages/explore.py")
+    likert = _figure(at, "chart_likert")
+    names = list(dict.fromkeys(trace["name"] for trace in likert["data"]))
+    assert names == [f"{i} {label}" for i, label in enumerate(shape.wizard["scale_labels"], start=1)]
+
+    _switch(at, "pages/preferences.py")
+    assert any("no prompts" in i.value for i in at.info)
+    metrics = {m.label: m.value for m in at.metric}
+    labelled, ties = int(metrics["Texts labelled"]), int(metrics["Ties dropped"])
+    assert int(metrics["Desirable"]) + int(metrics["Undesirable"]) == labelled and labelled + ties == 16
+    assert metrics["Raters"] == "30"
+
+    _switch(at, "pages/evaluate.py")
+    assert any("no prompts" in w.value for w in at.warning)
+    _switch(at, "pages/tradeoffs.py")
+    assert any("cannot run the grid" in w.value for w in at.warning)
+    assert at.selectbox(key="grid_single_dimension").options == ["offensiveness"]
+    assert at.button(key="grid_run").disabled
+
+
+def test_one_dimension_without_held_out_prompts(store: Store) -> None:
+    at = import_through_wizard("one_dimension_no_split")
+    _switch(at, "pages/evaluate.py")
+    assert any("No prompt of this dataset is held out" in w.value for w in at.warning)
+    assert at.multiselect(key="eval_languages").options == ["en"]
+    _switch(at, "pages/tradeoffs.py")
+    assert at.selectbox(key="grid_single_dimension").value == "clarity"
+    _switch(at, "pages/preferences.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Pairs"]) > 0 and float(metrics["Effective sample size"]) <= int(metrics["Raters"])
+
+
+def test_lone_rater_group_is_not_estimable_and_flagged(store: Store) -> None:
+    at = import_through_wizard("small_groups")
+    _switch(at, "pages/explore.py")
+    at.selectbox(key="explore_attribute").select("race").run()
+    assert not at.exception, at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "Pacific Islander" in warnings and "not estimable" in warnings
+    diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns).set_index("group")
+    assert (diffs.loc[["Pacific Islander"], ["pct_diff", "p_value"]] == "not estimable").all().all()
+    means = next(d.value for d in at.dataframe if "sd" in d.value.columns).set_index("group")
+    assert (means.loc[["Pacific Islander"], ["se", "ci_low", "ci_high"]] == "not estimable").all().all()
+    assert diffs.small_group.all()  # every group here has fewer than the default minimum of raters
