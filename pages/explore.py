@@ -14,6 +14,14 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages._explore_charts import (
+    coefficient_chart,
+    group_label,
+    heatmap,
+    likert_chart,
+    means_chart,
+    raters_per_group,
+)
 from pages._frame import active_dataset_id, get_store, simulated_notice
 from pluralign_core import analysis
 from pluralign_core.analysis import display, headlines
@@ -178,8 +186,8 @@ def _labelled(table: pd.DataFrame, missing: str) -> pd.DataFrame:
 
 def _largest_group(table: pd.DataFrame) -> int:
     """Position of the group with the most raters: the default reference for comparisons."""
-    sizes = table.assign(label=_group_label(table)).groupby("label", sort=False).n_raters.max()
-    labels = list(dict.fromkeys(_group_label(table)))
+    sizes = table.assign(label=group_label(table)).groupby("label", sort=False).n_raters.max()
+    labels = list(dict.fromkeys(group_label(table)))
     return labels.index(max(labels, key=lambda g: (sizes[g], -labels.index(g))))
 
 
@@ -203,17 +211,11 @@ def _downloads(table: pd.DataFrame, name: str, fig: go.Figure | None = None) -> 
         )
 
 
-def _group_label(table: pd.DataFrame) -> pd.Series:
-    if "group2" in table:
-        return table.group + CROSS_SEPARATOR + table.group2
-    return table.group
-
-
 def _small_warning(table: pd.DataFrame, min_raters: int, shown_as: str = "hollow markers") -> None:
     if table.empty or "small_group" not in table or not table.small_group.any():
         return
-    small = sorted(set(_group_label(table[table.small_group])))
-    single = sorted(set(_group_label(table[table.n_raters < 2]))) if "n_raters" in table else []
+    small = sorted(set(group_label(table[table.small_group])))
+    single = sorted(set(group_label(table[table.n_raters < 2]))) if "n_raters" in table else []
     alone = (
         f" With a single rater, {', '.join(single)} get(s) a mean but no CI, % difference or p-value "
         "(*not estimable*)."
@@ -225,145 +227,6 @@ def _small_warning(table: pd.DataFrame, min_raters: int, shown_as: str = "hollow
         f"but their estimates are noisy; read them with care or widen the filters.{alone}",
         icon=":material/warning:",
     )
-
-
-def _means_chart(table: pd.DataFrame, dim_labels: dict[str, str], attribute_label: str, scale) -> go.Figure:
-    """One trace per dimension, groups on x, 95% CI as error bars; hollow markers for small groups.
-
-    CIs are drawn clipped at the scale ends, and a clipped end gets a triangle, so a 2-rater group's
-    interval cannot stretch the axis until every other group looks flat."""
-    fig = go.Figure()
-    table = display.clip_to_scale(table, scale)
-    x = _group_label(table)
-    for dimension in dict.fromkeys(table.dimension):
-        rows = table.dimension == dimension
-        one = table[rows]
-        fig.add_trace(
-            go.Scatter(
-                x=x[rows],
-                y=one["mean"],
-                mode="markers",
-                name=dim_labels.get(dimension, dimension),
-                marker={"size": 10, "symbol": ["circle-open" if s else "circle" for s in one.small_group]},
-                error_y={
-                    "type": "data",
-                    "array": one.ci_high_shown - one["mean"],
-                    "arrayminus": one["mean"] - one.ci_low_shown,
-                },
-                customdata=one[["n_raters", "n_ratings", "ci_low", "ci_high"]].to_numpy(),
-                hovertemplate="%{x}: %{y:.3f} [%{customdata[2]:.3f}, %{customdata[3]:.3f}]<br>"
-                "%{customdata[0]} raters, %{customdata[1]} ratings<extra>%{fullData.name}</extra>",
-            )
-        )
-    for end, symbol, column in (("top", "triangle-up", "ci_high"), ("bottom", "triangle-down", "ci_low")):
-        bound = scale.maximum if end == "top" else scale.minimum
-        cut = table[(table[column] > scale.maximum) if end == "top" else (table[column] < scale.minimum)]
-        if not cut.empty:
-            fig.add_trace(
-                go.Scatter(
-                    x=_group_label(cut),
-                    y=[bound] * len(cut),
-                    mode="markers",
-                    name=f"CI clipped at the scale {end}",
-                    marker={"symbol": symbol, "size": 9, "color": "grey"},
-                    hovertemplate=f"%{{x}}: CI reaches past {bound} (clipped)<extra></extra>",
-                )
-            )
-    low = float(pd.concat([table.ci_low_shown, table["mean"]]).min(skipna=True))
-    high = float(pd.concat([table.ci_high_shown, table["mean"]]).max(skipna=True))
-    pad = max(0.1, 0.1 * (high - low))
-    fig.update_yaxes(range=[low - pad, high + pad])
-    fig.update_layout(
-        scattermode="group",
-        height=420,
-        xaxis_title=attribute_label,
-        yaxis_title="mean rating (95% CI, clustered by rater)",
-        legend_title_text="dimension",
-    )
-    return fig
-
-
-def _likert_chart(table: pd.DataFrame, dim_labels: dict[str, str], scale):
-    """Stacked shares per group, answers lowest first in a diverging palette, with the dataset's labels."""
-    data = table.assign(
-        dimension_label=table.dimension.map(dim_labels).fillna(table.dimension),
-        answer=[display.answer_label(scale, int(s)) for s in table.score],
-        percent=100 * table.share,
-    )
-    order = display.answer_order(scale)
-    colours = dict(zip(order, display.answer_colours(scale), strict=True))
-    fig = px.bar(
-        data,
-        x="percent",
-        y="group",
-        color="answer",
-        orientation="h",
-        facet_row="dimension_label",
-        category_orders={"answer": order},
-        color_discrete_map=colours,
-        hover_data={"n_ratings": True, "percent": ":.1f"},
-        labels={"percent": "% of ratings", "group": "", "answer": "answer"},
-    )
-    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-    fig.update_layout(barmode="stack", height=max(260, 170 * data.dimension.nunique()))
-    fig.update_yaxes(categoryorder="array", categoryarray=list(dict.fromkeys(data.group))[::-1])
-    return fig
-
-
-def _heatmap(table: pd.DataFrame, dim_labels: dict[str, str]) -> go.Figure:
-    stars = table.significant.map({True: " *", False: ""})
-    text = table.pct_diff.map("{:+.1f}%".format).where(table.estimable, "not estimable") + stars
-    pivot = table.assign(text=text, dimension_label=table.dimension.map(dim_labels).fillna(table.dimension))
-    values = pivot.pivot(index="group", columns="dimension_label", values="pct_diff")
-    labels = pivot.pivot(index="group", columns="dimension_label", values="text")
-    order = list(dict.fromkeys(table.group))
-    dims = list(dict.fromkeys(pivot.dimension_label))
-    values, labels = values.loc[order, dims], labels.loc[order, dims]
-    bound = float(max(abs(values.min().min()), abs(values.max().max()), 1.0))
-    fig = go.Figure(
-        go.Heatmap(
-            z=values.to_numpy(),
-            x=dims,
-            y=order,
-            text=labels.to_numpy(),
-            texttemplate="%{text}",
-            colorscale="RdBu_r",
-            zmin=-bound,
-            zmax=bound,
-            colorbar={"title": "% diff"},
-        )
-    )
-    fig.update_layout(height=max(300, 60 * len(order) + 160), yaxis={"autorange": "reversed"})
-    return fig
-
-
-def _coefficient_chart(table: pd.DataFrame, dim_labels: dict[str, str]) -> go.Figure:
-    table = table[table.identified]
-    data = table.assign(
-        dimension_label=table.dimension.map(dim_labels).fillna(table.dimension),
-        plus=table.ci_high - table.coef,
-        minus=table.coef - table.ci_low,
-    )
-    fig = px.scatter(
-        data,
-        x="coef",
-        y="group",
-        color="dimension_label",
-        error_x="plus",
-        error_x_minus="minus",
-        labels={"coef": f"difference from {table.reference.iloc[0]} (scale points, 95% CI)", "group": ""},
-    )
-    fig.add_vline(x=0, line_dash="dot", line_color="grey")
-    fig.update_layout(
-        scattermode="group", legend_title_text="dimension", height=120 + 60 * data.group.nunique()
-    )
-    return fig
-
-
-def _raters_per_group(means: pd.DataFrame) -> pd.DataFrame:
-    """Raters per group of the first attribute (the answer distribution does not cross attributes)."""
-    per_dimension = means.groupby(["dimension", "group"], sort=False).n_raters.sum()
-    return per_dimension.groupby(level="group", sort=False).max().reset_index()
 
 
 # ----------------------------------------------------------------------------- page
@@ -483,7 +346,7 @@ st.caption(
     "clustered by rater (each rater gives several ratings)."
 )
 
-group_labels = list(dict.fromkeys(_group_label(means)))
+group_labels = list(dict.fromkeys(group_label(means)))
 reference = st.selectbox(
     "Reference group for % differences",
     group_labels,
@@ -499,7 +362,7 @@ tab_means, tab_likert, tab_diff, tab_model, tab_agree = st.tabs(
 
 with tab_means:
     _small_warning(means, min_raters)
-    fig = _means_chart(means, dim_labels, labels.get(attribute, attribute), info.scale)
+    fig = means_chart(means, dim_labels, labels.get(attribute, attribute), info.scale)
     st.plotly_chart(fig, key="chart_means")
     if display.clip_to_scale(means, info.scale).ci_clipped.any():
         st.caption(
@@ -513,8 +376,8 @@ with tab_means:
 with tab_likert:
     distribution = _distribution(key, dataset_id, attribute, dims, filter_json)
     st.caption(f"Share of each answer by {labels.get(attribute, attribute)}.")
-    _small_warning(display.flag_small(_raters_per_group(means), min_raters), min_raters, "as bars")
-    fig = _likert_chart(distribution, dim_labels, info.scale)
+    _small_warning(display.flag_small(raters_per_group(means), min_raters), min_raters, "as bars")
+    fig = likert_chart(distribution, dim_labels, info.scale)
     st.plotly_chart(fig, key="chart_likert")
     _downloads(distribution, f"answer_distribution_{attribute}", fig)
 
@@ -532,7 +395,7 @@ with tab_diff:
             "raters is *not estimable*: one rater gives no rater-clustered CI or p-value."
         )
         _small_warning(diffs, min_raters, "in the heatmap")
-        fig = _heatmap(diffs, dim_labels)
+        fig = heatmap(diffs, dim_labels)
         st.plotly_chart(fig, key="chart_diffs")
         first = [
             "dimension", "group", "reference", "diff", "diff_ci_low", "diff_ci_high",
@@ -563,7 +426,7 @@ with tab_model:
                 st.caption(f":material/info: {note}")
             if not coefficients.empty:
                 _small_warning(display.flag_small(coefficients, min_raters), min_raters, "in the chart")
-                fig = _coefficient_chart(coefficients, dim_labels) if coefficients.identified.any() else None
+                fig = coefficient_chart(coefficients, dim_labels) if coefficients.identified.any() else None
                 if fig is not None:
                     st.plotly_chart(fig, key="chart_model")
                 st.dataframe(_labelled(coefficients, "not identified"), hide_index=True, width="stretch")

@@ -133,10 +133,11 @@ def test_core_never_imports_streamlit():
 
 
 def test_no_core_module_passes_the_size_limit():
-    """Small modules with one job each: a module over the limit is split along a seam, not grown."""
+    """Small modules with one job each (core, pages, app): one over the limit is split along a seam."""
+    pages = sorted((CORE.parent / "pages").glob("*.py"))
     too_long = {
-        str(p.relative_to(CORE)): n
-        for p in core_modules()
+        str(p.relative_to(CORE.parent)): n
+        for p in [*core_modules(), *pages, CORE.parent / "app.py"]
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert not too_long, f"modules over {MAX_MODULE_LINES} lines: {too_long}"
