@@ -15,7 +15,7 @@ CORE = Path(__file__).resolve().parent.parent / "pluralign_core"
 # Pipeline order: a package may import from itself and from packages listed before it, never after.
 # ``paths``/``config_base``/``launcher`` are shared infrastructure; ``cli``/``commands`` sit on top.
 LAYERS = (
-    ("paths", "config_base", "launcher"),
+    ("paths", "config_base", "launcher", "progress"),
     ("ratings",),
     ("store",),
     ("analysis",),

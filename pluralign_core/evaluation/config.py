@@ -8,7 +8,6 @@ are defined once, here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -17,8 +16,6 @@ import yaml
 
 from pluralign_core import paths
 from pluralign_core.config_base import TextList, YamlConfig
-
-ProgressCallback = Callable[[float, str], None]
 
 CONFIG_FILE = "config.yaml"
 GENERATIONS_FILE = "generations.jsonl"

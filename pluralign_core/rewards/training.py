@@ -23,7 +23,7 @@ The model's files are described in :mod:`pluralign_core.rewards.model`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,12 @@ import numpy as np
 import pandas as pd
 
 from pluralign_core import paths
+from pluralign_core.progress import ProgressCallback
 from pluralign_core.rewards.config import RewardModelConfig
 from pluralign_core.rewards.features import TextFeatures
 from pluralign_core.rewards.model import RewardModel, load_reward_model
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
-
-ProgressCallback = Callable[[float, str], None]
 
 
 def group_response_means(store: Store, config: RewardModelConfig) -> pd.DataFrame:
