@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,53 @@ def test_the_shipped_streamlit_config_has_the_same_allow_list():
 
     config = tomllib.loads((paths.REPO_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["allowedHosts"] == list(app_command.LOCAL_HOSTS)
+
+
+def test_a_hub_id_is_refused_unless_downloads_are_opted_in(monkeypatch: pytest.MonkeyPatch):
+    """Finding 8: a hub id typed on the Train page used to start a download of any size."""
+    from pluralign_core.models import base as base_models
+
+    monkeypatch.delenv(base_models.DOWNLOADS_ENV, raising=False)
+    with pytest.raises(ValueError, match="PLURALIGN_ALLOW_DOWNLOADS=1"):
+        base_models.resolve_model("someone/a-400b-model")
+    monkeypatch.setenv(base_models.DOWNLOADS_ENV, "1")
+    assert base_models.resolve_model("someone/a-400b-model") == "someone/a-400b-model"
+
+
+def test_importing_the_model_layer_makes_the_hub_libraries_offline(tmp_path: Path):
+    """Jobs inherit the environment of the process that starts them, so the default must be set there."""
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
+    environment.pop("PLURALIGN_ALLOW_DOWNLOADS", None)
+    probe = "import os, pluralign_core.models.base; print(os.environ.get('HF_HUB_OFFLINE'))"
+    command = [sys.executable, "-c", probe]
+    offline = subprocess.run(command, env=environment, cwd=paths.REPO_ROOT, capture_output=True, text=True)
+    assert offline.stdout.strip() == "1", offline.stderr
+    opted_in = {**environment, "PLURALIGN_ALLOW_DOWNLOADS": "1"}
+    online = subprocess.run(command, env=opted_in, cwd=paths.REPO_ROOT, capture_output=True, text=True)
+    assert online.stdout.strip() == "None", online.stderr
+
+
+def test_pickled_weights_are_never_loaded(tiny_model_dir: Path, tmp_path: Path):
+    """Finding 8: without ``use_safetensors=True`` a folder with only ``pytorch_model.bin`` was unpickled."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from pluralign_core.models import base as base_models
+
+    folder = tmp_path / "pickled-model"
+    shutil.copytree(tiny_model_dir, folder)
+    for weights in folder.glob("*.safetensors"):
+        torch.save(load_file(weights), folder / "pytorch_model.bin")
+        weights.unlink()
+    with pytest.raises(OSError, match="safetensors"):
+        base_models.load_model_and_tokenizer(str(folder))
+
+
+def test_torch_is_pinned_to_a_version_with_safe_loading():
+    import tomllib
+
+    project = tomllib.loads((paths.REPO_ROOT / "pyproject.toml").read_text())["project"]
+    pins = [d for d in project["dependencies"] if d.replace(" ", "").startswith("torch>=")]
+    assert pins and pins[0].replace(" ", "").startswith("torch>=2.6"), pins
