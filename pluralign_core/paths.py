@@ -26,10 +26,26 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def home() -> Path:
-    """The pluralign home folder (created on first use)."""
+    """The pluralign home folder, created on first use and kept private (0700).
+
+    The store holds raters' race, religion and political answers; with the usual umask the folder would
+    be 0755 and every local user could read them. A home the user created with looser permissions is
+    tightened too (only the home itself: what lies below is unreachable to others once it is 0700).
+    """
     path = Path(os.environ.get("PLURALIGN_HOME", Path.home() / ".pluralign")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private(path, 0o700)
     return path
+
+
+def make_private(path: Path, mode: int) -> None:
+    """Set ``mode`` on a file or folder of ours whose permissions let other users in."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return
+    if status.st_uid == os.getuid() and status.st_mode & 0o077:
+        path.chmod(mode)
 
 
 def db_path() -> Path:
