@@ -78,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", help="name of the saved set (default: built from the choices)")
     parser.add_argument("--no-save", action="store_true", help="only print the statistics")
+    parser.add_argument("--replace", action="store_true", help="replace a set already saved under this name")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +110,6 @@ def run(args: argparse.Namespace) -> int:
     if args.no_save:
         return 0
     name = args.name or f"{dataset_id}-{config.disagreement}-{config.scale}-{config.fingerprint()[:6]}"
-    folder, artifact_id = export_preferences(store, result, name)
+    folder, artifact_id = export_preferences(store, result, name, overwrite=args.replace)
     print(f"saved {len(result.pairs)} pairs to {folder} (artifact {artifact_id})")
     return 0

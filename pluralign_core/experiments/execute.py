@@ -236,7 +236,12 @@ def build_preference_set(store: Store, cell: GridCell, dataset_id: str, folder: 
     )
     result = preferences.build_preferences(store, config)
     target, _ = preference_export.export_preferences(
-        store, result, f"{folder.parent.parent.name}-{cell.cell_id}", folder=folder, include_test=False
+        store,
+        result,
+        f"{folder.parent.parent.name}-{cell.cell_id}",
+        folder=folder,
+        include_test=False,
+        overwrite=True,
     )
     return Path(target)
 
