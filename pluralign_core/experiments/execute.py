@@ -21,7 +21,7 @@ import yaml
 from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.experiments.grid_config import GridConfig
 from pluralign_core.experiments.plan import GridCell, cell_from_state, reward_groups
-from pluralign_core.experiments.state import GridState, create_grid, load_grid
+from pluralign_core.experiments.state import GridState, claim_grid, create_grid, load_grid, release_grid
 from pluralign_core.launcher import process_start_time
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
@@ -64,6 +64,7 @@ def run_grid(
         if progress:
             progress(fraction, message)
 
+    claim_grid(state)
     state.data.update(state="running", pid=os.getpid(), started=process_start_time(os.getpid()), error=None)
     state.save()
     _register_grid(store, state)
@@ -103,8 +104,10 @@ def run_grid(
                 entry["state"] = "pending"
         state.save()
         _register_grid(store, state)
+        release_grid(state)
         raise
     _register_grid(store, state)
+    release_grid(state)
     return state
 
 

@@ -12,7 +12,14 @@ import contextlib
 import time
 
 from pluralign_core import launcher
-from pluralign_core.experiments.state import GridState, grids_root, load_grid, new_grid_id
+from pluralign_core.experiments.state import (
+    GRID_FILE,
+    GridState,
+    grid_folder,
+    grids_root,
+    load_grid,
+    new_grid_id,
+)
 
 #: How long a freshly launched grid counts as running before its process has written its pid.
 STARTUP_GRACE_S = 60.0
@@ -30,6 +37,8 @@ def grid_command(preset_name: str, dataset_id: str, grid_id: str, *, resume: boo
 
 def launch(preset_name: str = "demo", dataset_id: str = "", *, resume: str | None = None) -> tuple[str, int]:
     """Start a new grid (or resume ``resume``) in the background; returns (grid id, pid)."""
+    if resume and (grid_folder(resume) / GRID_FILE).exists() and is_running(load_grid(resume)):
+        raise ValueError(f"grid {resume} is already running: a second process would redo its cells")
     grid_id = resume or new_grid_id(preset_name)
     command = grid_command(preset_name, dataset_id, grid_id, resume=bool(resume))
     process = launcher.launch(command, grids_root() / f"{grid_id}.log")
