@@ -15,14 +15,20 @@ from pluralign_core import paths
 from pluralign_core.ratings.reading import ImportLimits, Problems, read_table
 
 PEAK = """
-import resource, sys
+import sys
+import pyarrow.parquet
 from pluralign_core.ratings.reading import Problems, read_table
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def status(field):
+    lines = open("/proc/self/status").read().splitlines()
+    return int(next(line.split()[1] for line in lines if line.startswith(field)))
+
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current size
+before = status("VmRSS:")
 problems = Problems()
 table = read_table(sys.argv[1], problems)
-grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
 kinds = ",".join(p.kind for p in problems.errors)
-print(f"{grown // 1024}|{kinds}|{0 if table is None else len(table.frame)}")
+print(f"{(status('VmHWM:') - before) // 1024}|{kinds}|{0 if table is None else len(table.frame)}")
 """
 
 
