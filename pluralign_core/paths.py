@@ -16,6 +16,7 @@ with one environment variable, ``PLURALIGN_HOME``. The database path can be set 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import re
 import shutil
@@ -81,6 +82,18 @@ def safe_name(name: str, *, max_length: int = 80) -> str:
     if not cleaned:
         raise ValueError(f"{name!r} cannot be used as a name: use letters, digits, '.', '_' or '-'.")
     return cleaned
+
+
+def folder_name(name: str) -> str:
+    """A collision-free folder name for ``name``: its safe form, plus a hash of it when that changed it.
+
+    ``safe_name`` maps "a b" and "a-b" (or two labels that differ only in non-ASCII letters) to one name,
+    so folders named that way would be shared — and deleting one would delete the other's.
+    """
+    safe = safe_name(name, max_length=60)
+    if safe == name:
+        return safe
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
 def _exchange(first: Path, second: Path) -> bool:

@@ -145,3 +145,12 @@ def test_torch_is_pinned_to_a_version_with_safe_loading():
     project = tomllib.loads((paths.REPO_ROOT / "pyproject.toml").read_text())["project"]
     pins = [d for d in project["dependencies"] if d.replace(" ", "").startswith("torch>=")]
     assert pins and pins[0].replace(" ", "").startswith("torch>=2.6"), pins
+
+
+def test_dataset_folders_of_two_ids_with_one_safe_name_differ(pluralign_home: Path):
+    """Finding 4: deleting dataset "a b" removed ``datasets/a-b/``, which may belong to dataset "a-b"."""
+    from pluralign_core.ratings.importing import spec_path
+
+    assert spec_path("a b").parent != spec_path("a-b").parent
+    assert spec_path("a-b").parent.name == "a-b"  # a safe id keeps its readable folder
+    assert spec_path("gender=男").parent != spec_path("gender=女").parent
