@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pluralign_core import paths
-from pluralign_core.store.database import Store
+from pluralign_core.store.database import Store, StoreBusyError
 
 HOLD_READ_ONLY = """
 import sys, time, duckdb
@@ -62,3 +62,31 @@ def test_opening_a_current_store_needs_no_write_lock(pluralign_home: Path) -> No
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_sessions_read_side_by_side_and_a_write_waits_for_them(pluralign_home: Path) -> None:
+    """Review finding 6: one session's long read held every other session's reads in this process."""
+    import threading
+
+    store = Store(busy_timeout=1.0)
+    reading = threading.Event()
+    release = threading.Event()
+
+    def long_read() -> None:
+        with store.connect(read_only=True) as con:
+            con.execute("SELECT count(*) FROM settings").fetchone()
+            reading.set()
+            release.wait(10)
+
+    session = threading.Thread(target=long_read)
+    session.start()
+    try:
+        assert reading.wait(10)
+        assert store.query("SELECT value FROM settings WHERE key = 'schema_version'").iloc[0, 0] == "1"
+        with pytest.raises(StoreBusyError, match="busy with another operation"):
+            store.register_artifact("run", "written while a session reads")
+    finally:
+        release.set()
+        session.join(10)
+    store.register_artifact("run", "written after the read")
+    assert store.artifacts().name.tolist() == ["written after the read"]
