@@ -15,7 +15,7 @@ import streamlit as st
 
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
-from pluralign_core.experiments import process, tradeoffs
+from pluralign_core.experiments import grid_comparisons, process, tradeoffs
 from pluralign_core.experiments.grid_config import preset
 from pluralign_core.experiments.plan import plan_grid
 from pluralign_core.experiments.state import list_grids, load_grid
@@ -25,6 +25,15 @@ MEASURES = {
     "reduction_rm_pct": "all-raters toxicity reward model",
     "reduction_classifier_pct": "offline toxicity classifier",
 }
+
+
+COMPARISON_MEASURE = {"reduction_rm_pct": "reward_model", "reduction_classifier_pct": "classifier"}
+
+
+@st.cache_data(show_spinner="Comparing design choices (bootstrap)…", max_entries=16)
+def _comparisons(home: str, grid_id: str, updated: float) -> pd.DataFrame:
+    del home, updated  # cache keys only
+    return grid_comparisons.paired_design_comparisons(load_grid(grid_id).data, paths.subdir("evaluations"))
 
 
 @st.cache_data(show_spinner="Loading the grid's evaluations…", max_entries=16)
@@ -154,28 +163,37 @@ bars.update_layout(xaxis_tickangle=-30)
 st.plotly_chart(bars, key="grid_reduction")
 _downloads("toxicity_by_cell", table.set_index("cell_id"), bars, "reduction")
 
-comparisons = tradeoffs.design_choice_comparisons(table, measure=measure)
-fig = go.Figure()
-fig.add_bar(x=comparisons.comparison, y=comparisons.relative_pct, name="this grid: A vs B (%)")
-fig.add_scatter(
-    x=comparisons.comparison,
-    y=comparisons.study_relative_pct,
-    mode="markers",
-    marker={"symbol": "diamond", "size": 14, "color": "black"},
-    name="study (Ali et al.)",
-)
-fig.update_layout(
-    title="How much more toxicity reduction option A gives than option B",
-    yaxis_title="relative difference (%)",
-)
-st.plotly_chart(fig, key="grid_comparisons")
-st.dataframe(comparisons, hide_index=True, width="stretch")
-st.caption(
-    "relative_pct = (A − B) / |B|; when B's reduction is near zero the ratio is unstable, so read "
-    "difference_pp (percentage points) too. The study gives figures for the first two comparisons "
-    "and a direction for the other two."
-)
-_downloads("design_choice_comparisons", comparisons.set_index("comparison"), fig, "comparisons")
+st.subheader("Design choices compared, per held-out prompt and seed")
+comparisons = _comparisons(str(paths.home()), grid_id, float(state.data.get("updated", 0)))
+shown = comparisons[comparisons.measure == COMPARISON_MEASURE[measure]]
+if shown.empty:
+    st.info("No comparison has both of its sides finished yet (or no base cell to measure reductions from).")
+else:
+    fig = px.scatter(
+        shown.assign(
+            error_plus=shown.ci_high - shown.difference, error_minus=shown.difference - shown.ci_low
+        ),
+        x="name",
+        y="difference",
+        color="language",
+        error_y="error_plus",
+        error_y_minus="error_minus",
+        symbol="resolved",
+        labels={"name": "", "difference": "A − B, toxicity reduction (points)"},
+        title="Option A's toxicity reduction minus option B's, with 95 % CIs (paired over prompts and seeds)",
+    )
+    fig.add_hline(y=0, line_dash="dot")
+    st.plotly_chart(fig, key="grid_comparisons")
+    st.dataframe(shown, hide_index=True, width="stretch", key="grid_comparisons_table")
+    st.caption(
+        "Reductions are the start model's toxicity on a held-out prompt minus the tuned model's, in the "
+        "scorer's points (1–5 scale for the all-raters reward model; probability for the classifier, English "
+        "only). *resolved*: the 95 % CI excludes 0 and the Holm-adjusted p-value (across every comparison "
+        "shown for this grid) is below 0.05. *relative_pct* = (A − B) / |B| is given only when B's own "
+        "reduction is resolved. *matches_study*: resolved, in the study's direction, and both options "
+        "actually reduced toxicity. Languages are never pooled."
+    )
+    _downloads("design_choice_comparisons", shown.set_index("name"), fig, "comparisons")
 
 # ------------------------------------------------------------------------------------- group heatmap
 st.header("Models tuned on group G, rated by group H")

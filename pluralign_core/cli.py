@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pluralign_core import __version__
 from pluralign_core.config_base import ConfigError
 
 COMMANDS: dict[str, str] = {
@@ -26,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "jobs": "pluralign_core.commands.jobs",
     "evaluate": "pluralign_core.commands.evaluate",
     "grid": "pluralign_core.commands.grid",
+    "export": "pluralign_core.commands.export",
     "chat": "pluralign_core.commands.chat",
     "app": "pluralign_core.commands.app",
 }
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pluralign", description="Pluralistic alignment workbench (headless commands)."
     )
+    parser.add_argument("--version", action="version", version=f"pluralign {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)

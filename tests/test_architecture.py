@@ -130,3 +130,13 @@ def test_core_never_imports_streamlit():
         or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "streamlit")
     ]
     assert not offenders, offenders
+
+
+def test_no_core_module_passes_the_size_limit():
+    """Small modules with one job each: a module over the limit is split along a seam, not grown."""
+    too_long = {
+        str(p.relative_to(CORE)): n
+        for p in core_modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines: {too_long}"

@@ -30,15 +30,16 @@ Loading such an adapter           check_adapter_folder raises a ValueError namin
                                   the folder and the broken file (what the Chat and
                                   Evaluate pages show as an error message)
 Adapter folder deleted            Hidden from the chat model list                     chat-1
-Latin-1 with umlauts, empty or    Refused with kind, row and column; store            import-1
-header-only file, bad quoting or  unchanged
+Empty or header-only file, bad    Refused with kind, row and column; store            import-1
+quoting or
 JSONL, duplicate keys/columns, a
 missing column, bad scores (7 on
 1..5, text, fraction), too many
 rows/bytes (tiny limit), pickle
-UTF-16, gzip or binary upload     Refused as not UTF-8, naming UTF-16 (with or        F6
-                                  without BOM) or binary (NUL bytes); unreadable
-                                  Parquet named as such
+Gzip or binary upload             Refused as not UTF-8, naming binary (NUL bytes);    F6
+                                  unreadable Parquet named as such (UTF-16 and
+                                  Latin-1 text is imported: tests/ratings/
+                                  test_text_encoding.py)
 A different file, or no header    Every missing column named at once, with the        F7
 row                               columns the file does have
 Scores -1, 0, 1e3, ±inf, 1e20     Each cell reported with row and column              F8
@@ -428,8 +429,6 @@ def _refused(store: Store, name: str, data: bytes, kind: str, **kwargs):
 
 
 ENCODINGS = [
-    pytest.param("a.csv", GOOD.encode("utf-16"), "encoding", "UTF-16", id="utf16-bom"),
-    pytest.param("a.csv", GOOD.encode("utf-16-le"), "encoding", "UTF-16", id="utf16le-no-bom"),
     pytest.param("a.csv", b"\x00\x01\x02\x03" * 400, "encoding", "binary", id="nul-bytes"),
     pytest.param("a.csv", gzip.compress(GOOD.encode()), "encoding", "not valid UTF-8", id="gzip-csv"),
     pytest.param("a.csv", random.Random(0).randbytes(4096), "encoding", "not valid UTF-8", id="garbage-csv"),

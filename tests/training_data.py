@@ -100,3 +100,15 @@ def tiny_run_config(model_dir: Path, **overrides):
     )
     base.update(overrides)
     return RunConfig(**base)
+
+
+def make_sft_set(folder: Path, n: int = 8) -> Path:
+    """A tiny prompt-completion set: every prompt answered with the same curt completion."""
+    from datasets import Dataset, DatasetDict
+
+    rows = {
+        "prompt": [[{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}] for i in range(n)],
+        "completion": [[{"role": "assistant", "content": "Why are some people so rude?"}] for _ in range(n)],
+    }
+    DatasetDict({"train": Dataset.from_dict(rows)}).save_to_disk(str(folder))
+    return folder

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pluralign_core.analysis import AnalysisFilter, group_means, percent_differences
 from pluralign_core.analysis.effects import DEFINITION
+from pluralign_core.commands.json_output import add_json_flag, emit, note, records
 from pluralign_core.ratings.reading import csv_safe
 from pluralign_core.store.database import Store
 
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--correction", choices=["holm", "bh", "none"], default="holm")
     parser.add_argument("--min-group-raters", type=int, default=30, help="flag groups with fewer raters")
     parser.add_argument("--csv", type=Path, help="write the combined table to this CSV file")
+    add_json_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         min_group_raters=args.min_group_raters,
     )
     if means.empty:
-        print(f"No ratings match {filt.label} in {dataset_id!r}.")
+        note(f"No ratings match {filt.label} in {dataset_id!r}.")
         return 1
     diffs = percent_differences(
         store,
@@ -76,7 +78,34 @@ def run(args: argparse.Namespace) -> int:
         correction=args.correction,
         min_group_raters=args.min_group_raters,
     )
-    print(f"Dataset {dataset_id}, {filt.label}; 95% CIs clustered by rater.")
+    if args.json:
+        emit(
+            {
+                "dataset_id": dataset_id,
+                "filter": filt.label,
+                "attribute": args.attribute,
+                "attribute2": args.attribute2,
+                "correction": args.correction,
+                "reference": None if diffs.empty else str(diffs.reference.iloc[0]),
+                "difference_definition": DEFINITION,
+                "means": records(means),
+                "differences": records(diffs),
+            }
+        )
+    else:
+        _print_tables(means, diffs, dataset_id, filt.label, args)
+    if args.csv:
+        if args.attribute2:
+            means = means.assign(group=means.group + " × " + means.group2).drop(columns="group2")
+        keep = [*DIFFERENCE_COLUMNS[:-1], "p_value", "p_adjusted", "estimable"]
+        table = means.merge(diffs[keep], on=["dimension", "group"], how="left") if not diffs.empty else means
+        csv_safe(table).to_csv(args.csv, index=False)
+        note(f"Wrote {len(table)} rows to {args.csv}")
+    return 0
+
+
+def _print_tables(means, diffs, dataset_id: str, filter_label: str, args: argparse.Namespace) -> None:
+    print(f"Dataset {dataset_id}, {filter_label}; 95% CIs clustered by rater.")
     print(means.round(3).to_string(index=False))
     if not diffs.empty:
         reference = diffs.reference.iloc[0]
@@ -89,11 +118,3 @@ def run(args: argparse.Namespace) -> int:
     if means.small_group.any():
         small = sorted(set(means.loc[means.small_group, "group"]))
         print(f"\nNote: fewer than {args.min_group_raters} raters in {small}; read those rows with care.")
-    if args.csv:
-        if args.attribute2:
-            means = means.assign(group=means.group + " × " + means.group2).drop(columns="group2")
-        keep = [*DIFFERENCE_COLUMNS[:-1], "p_value", "p_adjusted", "estimable"]
-        table = means.merge(diffs[keep], on=["dimension", "group"], how="left") if not diffs.empty else means
-        csv_safe(table).to_csv(args.csv, index=False)
-        print(f"\nWrote {len(table)} rows to {args.csv}")
-    return 0

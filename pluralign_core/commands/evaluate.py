@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pluralign_core.commands.json_output import add_json_flag, emit, note, records
+
 HELP = (
     "Evaluate the base model or a trained adapter on the held-out prompts: toxicity classifier and group "
     "reward-model scores with bootstrap CIs, stored under <home>/evaluations/ (--list shows stored ones)."
@@ -35,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--submit", action="store_true", help="queue it as a background process instead of waiting for it"
     )
+    add_json_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,6 +51,19 @@ def run(args: argparse.Namespace) -> int:
     store = Store()
     if args.list:
         rows = results.evaluations(store, args.dataset or None)
+        if args.json:
+            emit(
+                [
+                    {
+                        "evaluation_id": row.artifact_id,
+                        "name": row.name,
+                        "model_id": (row.config or {}).get("model_id"),
+                        "dataset_id": row.dataset_id,
+                    }
+                    for row in rows.itertuples()
+                ]
+            )
+            return 0
         if rows.empty:
             print("No evaluations yet: run `pluralign evaluate --model base`.")
         for row in rows.itertuples():
@@ -74,27 +90,42 @@ def run(args: argparse.Namespace) -> int:
     if args.submit:
         evaluation_id = queue.submit(config)
         started = queue.poll()
+        if args.json:
+            emit({"evaluation_id": evaluation_id, "queued": True, "started": evaluation_id in started})
+            return 0
         print(f"queued {evaluation_id}" + (" (started)" if evaluation_id in started else ""))
         print(f"follow it with: pluralign jobs logs {evaluation_id} --kind evaluate")
         return 0
     evaluation_id = queue.submit(config, foreground=True)
-    status = run_evaluation(
-        queue.root / evaluation_id, store, progress=lambda f, m: print(f"[{f:6.1%}] {m}", flush=True)
-    )
+    status = run_evaluation(queue.root / evaluation_id, store, progress=lambda f, m: note(f"[{f:6.1%}] {m}"))
     if status["state"] != "completed":
         print(f"evaluation {evaluation_id} {status['state']}: {status.get('error') or ''}", file=sys.stderr)
         return 1
     result = results.load_result(queue.root / evaluation_id)
     pooled = result.summary[result.summary.language == ALL_LANGUAGES]
+    change = None
+    if args.compare:
+        change = results.relative_change(result, results.load_evaluation(store, args.compare))
+        change = change[change.language == ALL_LANGUAGES]
+    if args.json:
+        emit(
+            {
+                "evaluation_id": result.evaluation_id,
+                "path": str(result.path),
+                "config": config.to_dict(),
+                "summary": records(result.summary),
+                "comparison": None if change is None else records(change),
+                "compared_with": args.compare or None,
+            }
+        )
+        return 0
     print(f"evaluation {result.evaluation_id} stored in {result.path}")
     print(
         pooled[["group", "dimension", "mean", "ci_low", "ci_high", "n"]].to_string(
             index=False, float_format=lambda v: f"{v:.3f}"
         )
     )
-    if args.compare:
-        change = results.relative_change(result, results.load_evaluation(store, args.compare))
-        change = change[change.language == ALL_LANGUAGES]
+    if change is not None:
         print(
             change[["group", "dimension", "mean", "base_mean", "improvement_pct"]].to_string(
                 index=False, float_format=lambda v: f"{v:.2f}"

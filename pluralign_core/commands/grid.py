@@ -7,7 +7,9 @@ command (:mod:`pluralign_core.experiments.process`), so the app and a user start
 from __future__ import annotations
 
 import argparse
+import json
 import signal
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -35,7 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the planned cells and exit")
     parser.add_argument("--list", action="store_true", help="list grids with their progress")
     parser.add_argument(
-        "--report", default=None, metavar="GRID_ID", help="print a grid's results as markdown"
+        "--report",
+        default=None,
+        metavar="GRID_ID",
+        help="print a grid's results (reductions and design-choice comparisons with 95%% CIs) as markdown",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="with --report or --list: print one JSON document on stdout instead of text",
     )
 
 
@@ -44,10 +54,25 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(f"stopped by signal {signum}")
 
 
-def _list_grids() -> int:
+def _list_grids(as_json: bool = False) -> int:
+    from pluralign_core.commands.json_output import emit
     from pluralign_core.experiments.state import list_grids
 
     states = list_grids()
+    if as_json:
+        emit(
+            [
+                {
+                    "grid_id": s.grid_id,
+                    "state": s.data.get("state"),
+                    "dataset_id": s.data.get("dataset_id"),
+                    "cells": len(s.cells),
+                    **s.counts(),
+                }
+                for s in states
+            ]
+        )
+        return 0
     if not states:
         print("No grids yet: run `pluralign grid --preset demo`.")
     for state in states:
@@ -80,44 +105,29 @@ def _dry_run(store: Store, args: argparse.Namespace) -> int:
 
 def _print_results(state: GridState) -> None:
     from pluralign_core import paths
-    from pluralign_core.experiments import tradeoffs
+    from pluralign_core.experiments.report import report
 
-    _, long, _ = tradeoffs.load_grid_results(state.data, paths.subdir("evaluations"))
-    table = tradeoffs.toxicity_by_cell(long)
-    if table.empty:
-        return
-    print(
-        table[
-            ["cell_id", "toxicity_rm", "reduction_rm_pct", "toxicity_classifier", "reduction_classifier_pct"]
-        ].to_string(index=False, float_format=lambda v: f"{v:.3f}")
-    )
-    print(
-        tradeoffs.design_choice_comparisons(table)[
-            [
-                "comparison",
-                "a_reduction_pct",
-                "b_reduction_pct",
-                "difference_pp",
-                "relative_pct",
-                "study_relative_pct",
-                "study_text",
-            ]
-        ].to_string(index=False, float_format=lambda v: f"{v:.2f}")
-    )
+    print(report(state.data, paths.subdir("evaluations")))
 
 
 def run(args: argparse.Namespace) -> int:
     from pluralign_core import paths
-    from pluralign_core.experiments import tradeoffs
     from pluralign_core.experiments.execute import run_grid
     from pluralign_core.experiments.grid_config import preset
+    from pluralign_core.experiments.report import report, report_data
     from pluralign_core.experiments.state import load_grid
     from pluralign_core.store.database import Store
 
+    if args.json and not (args.list or args.report):
+        raise ValueError("--json goes with --report GRID_ID or --list (a running grid prints progress)")
     if args.list:
-        return _list_grids()
+        return _list_grids(args.json)
     if args.report:
-        print(tradeoffs.report(load_grid(args.report).data, paths.subdir("evaluations")))
+        data = load_grid(args.report).data
+        if args.json:
+            print(json.dumps(report_data(data, paths.subdir("evaluations")), indent=2))
+        else:
+            print(report(data, paths.subdir("evaluations")))
         return 0
     store = Store()
     if not args.dataset and not args.resume and store.active_dataset() is None:
@@ -131,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
 
     def show(fraction: float, message: str) -> None:
-        print(f"[{time.time() - started:7.0f}s {fraction:6.1%}] {message}", flush=True)
+        print(f"[{time.time() - started:7.0f}s {fraction:6.1%}] {message}", file=sys.stderr, flush=True)
 
     if args.resume:
         state = run_grid(store, progress=show, grid_id=args.resume, resume=True)

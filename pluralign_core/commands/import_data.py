@@ -10,7 +10,8 @@ from pluralign_core.ratings.reading import ImportLimits, Problems, read_table
 from pluralign_core.store.database import Store
 
 HELP = (
-    "Import real ratings (CSV/Parquet/JSONL). The column mapping is guessed from column names; adjust it "
+    "Import real ratings (CSV/JSONL in any detected encoding, Parquet, or a Hugging Face datasets folder: "
+    "save_to_disk or Hub Parquet shards). The column mapping is guessed from column names; adjust it "
     "with --map ROLE=COLUMN or give a full --spec YAML. Every problem is listed; nothing is written "
     "unless the whole file is valid."
 )
@@ -30,7 +31,9 @@ MAP_ROLES = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="the ratings file (.csv in UTF-8, .parquet or .jsonl)")
+    parser.add_argument(
+        "file", type=Path, help="the ratings file (.csv, .parquet or .jsonl) or a datasets folder"
+    )
     parser.add_argument("--dataset-id", required=True, help="id of the new dataset")
     parser.add_argument("--name", help="display name of the dataset")
     parser.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from pluralign_core.commands.json_output import add_json_flag, emit, note
 from pluralign_core.preferences.build import (
     AGGREGATES,
     DISAGREEMENT,
@@ -79,13 +80,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="name of the saved set (default: built from the choices)")
     parser.add_argument("--no-save", action="store_true", help="only print the statistics")
     parser.add_argument("--replace", action="store_true", help="replace a set already saved under this name")
+    add_json_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     store = Store()
     dataset_id = args.dataset or store.active_dataset()
     if not dataset_id:
-        print("No dataset in the store: run `pluralign init` or `pluralign import` first.")
+        note("No dataset in the store: run `pluralign init` or `pluralign import` first.")
         return 1
     jury: dict[str, dict[str, float]] = {}
     for item in args.jury:
@@ -106,10 +108,15 @@ def run(args: argparse.Namespace) -> int:
         max_pairs_per_prompt=args.max_pairs_per_prompt,
     )
     result = build_preferences(store, config)
-    print(json.dumps(result.stats, indent=2, default=str))
-    if args.no_save:
-        return 0
-    name = args.name or f"{dataset_id}-{config.disagreement}-{config.scale}-{config.fingerprint()[:6]}"
-    folder, artifact_id = export_preferences(store, result, name, overwrite=args.replace)
-    print(f"saved {len(result.pairs)} pairs to {folder} (artifact {artifact_id})")
+    if not args.json:
+        print(json.dumps(result.stats, indent=2, default=str))
+    saved = None
+    if not args.no_save:
+        name = args.name or f"{dataset_id}-{config.disagreement}-{config.scale}-{config.fingerprint()[:6]}"
+        folder, artifact_id = export_preferences(store, result, name, overwrite=args.replace)
+        saved = {"folder": str(folder), "artifact_id": artifact_id, "pairs": len(result.pairs)}
+        if not args.json:
+            print(f"saved {len(result.pairs)} pairs to {folder} (artifact {artifact_id})")
+    if args.json:
+        emit({"dataset_id": dataset_id, "config": config.to_dict(), "stats": result.stats, "saved": saved})
     return 0

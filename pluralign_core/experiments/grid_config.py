@@ -24,7 +24,7 @@ from pluralign_core.config_base import YamlConfig
 from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.preferences.config import DISAGREEMENT, SCALES
-from pluralign_core.training.config import ALGORITHMS, RunConfig
+from pluralign_core.training.config import ALIGNMENT_ALGORITHMS, RunConfig
 
 OBJECTIVES = ("multi", "single")
 
@@ -141,7 +141,8 @@ class GridConfig(YamlConfig):
         metadata={"help": f"rating scales, from {list(SCALES)}"},
     )
     optimizers: list[str] = field(
-        default_factory=lambda: list(ALGORITHMS), metadata={"help": f"from {list(ALGORITHMS)}"}
+        default_factory=lambda: list(ALIGNMENT_ALGORITHMS),
+        metadata={"help": f"from {list(ALIGNMENT_ALGORITHMS)}"},
     )
     objectives: list[str] = field(
         default_factory=lambda: list(OBJECTIVES),
@@ -167,7 +168,7 @@ class GridConfig(YamlConfig):
         for name, allowed in (
             ("disagreements", DISAGREEMENT),
             ("scales", SCALES),
-            ("optimizers", ALGORITHMS),
+            ("optimizers", ALIGNMENT_ALGORITHMS),
             ("objectives", OBJECTIVES),
             ("groups", tuple(GROUPS)),
         ):

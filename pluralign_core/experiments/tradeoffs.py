@@ -7,10 +7,9 @@ Measures, and why:
   model
   (how the whole population would rate the answers; the distance above the scale floor) and, independently,
   by the offline toxicity classifier. Positive = less toxic than the base model.
-* **Design-choice comparisons** put two cells' reductions side by side the way the study reports them:
-  "preserving disagreement gave ~53 % more toxicity reduction than majority voting" is
-  ``(reduction_A − reduction_B) / |reduction_B|``. When B's reduction is near zero the ratio explodes, so the
-  difference in percentage points is always given as well.
+* **Design-choice comparisons**: which cells stand on each side of the study's four comparisons
+  (:func:`comparison_arms`); the paired differences with CIs, Holm and the study rule are computed per
+  prompt and seed in :mod:`pluralign_core.experiments.grid_comparisons`. No ratio is shown without B's CI.
 * **Group heatmap**: each model's answers scored by each group's reward models, as a 0–1 "how much group H
   likes it" (each dimension mapped to [0, 1] on its scale, flipped where lower is better, then averaged).
 * **Safety vs inclusivity**: safety = the all-raters non-toxicity score (0–1); inclusivity = the *worst*
@@ -102,7 +101,7 @@ def load_grid_results(
             continue
         result = load_result(folder)
         summary = result.summary.rename(columns={"group": "scored_by"})
-        summary["scored_by"] = summary.scored_by.replace(_group_names(state_data))
+        summary["scored_by"] = summary.scored_by.replace(group_names(state_data))
         summaries[cell_id] = summary
         generations.append(result.generations.assign(cell_id=cell_id, label=entry.get("label", cell_id)))
     cell_frame = pd.DataFrame(cells)
@@ -117,7 +116,7 @@ def load_grid_results(
     return cell_frame, long, gens
 
 
-def _group_names(state_data: Mapping[str, Any]) -> dict[str, str]:
+def group_names(state_data: Mapping[str, Any]) -> dict[str, str]:
     """Selection labels (``gender=woman``) to the grid's short group names (``women``)."""
     from pluralign_core.store.selection import RaterSelection
 
@@ -172,70 +171,73 @@ def _reduction(values: pd.Series, base: float, floor: Any) -> pd.Series:
     return pd.Series(np.where(np.abs(denominator) > 1e-12, result, np.nan), index=values.index)
 
 
-def _mean_of(table: pd.DataFrame, mask: pd.Series, column: str) -> tuple[float, list[str]]:
-    part = table[mask]
-    values = part[column].dropna()
-    return (float(values.mean()) if not values.empty else np.nan), list(part.label)
-
-
 def _matched(frame: pd.DataFrame, axis: str, values: tuple[str, str], other: str) -> pd.DataFrame:
     """Rows whose ``other`` setting has a finished cell for both ``values`` of ``axis`` (a fair pairing)."""
     complete = frame.groupby(other)[axis].agg(lambda v: set(values) <= set(v))
     return frame[frame[other].isin(complete[complete].index) & frame[axis].isin(values)]
 
 
-def design_choice_comparisons(table: pd.DataFrame, *, measure: str = "reduction_rm_pct") -> pd.DataFrame:
-    """The study's four comparisons from :func:`toxicity_by_cell`, with the study's figures alongside.
+def comparison_arms(table: pd.DataFrame) -> dict[str, tuple[list[str], list[str]]]:
+    """The cells on each side of the study's four comparisons, from :func:`toxicity_by_cell`'s table.
 
-    ``relative_pct`` = (A − B) / |B| · 100 (how much more toxicity reduction A gives than B);
-    ``difference_pp`` = A − B in percentage points. Disagreement and scale are compared on matched cells
-    only (a scale enters "preserve vs majority" when both of its cells finished). Rows whose cells are
-    missing carry NaN.
+    Disagreement and scale are compared on matched cells only (a scale enters "preserve vs majority" when
+    both of its cells finished); DPO vs GRPO and single vs multi-objective use the first planned multi-
+    objective DPO design cell as the DPO / multi side. A comparison with a missing side is left out.
     """
-    rows = []
+    arms: dict[str, tuple[pd.DataFrame, pd.Series, pd.Series]] = {}
     dpo = table[(table.family == "design") & (table.optimizer == "dpo")]
     multi_dpo = dpo[dpo.objective == "multi"]
-    first = multi_dpo.iloc[0] if not multi_dpo.empty else None
     by_scale = _matched(multi_dpo, "disagreement", ("preserve", "majority"), "scale")
     by_disagreement = _matched(multi_dpo, "scale", ("5-point", "binary"), "disagreement")
-    pairs: dict[str, tuple[pd.Series, pd.Series, pd.DataFrame]] = {
-        "preserve vs majority": (
-            by_scale.disagreement == "preserve",
-            by_scale.disagreement == "majority",
-            by_scale,
-        ),
-        "5-point vs binary": (
-            by_disagreement.scale == "5-point",
-            by_disagreement.scale == "binary",
-            by_disagreement,
-        ),
-    }
-    if first is not None:
+    arms["preserve vs majority"] = (
+        by_scale,
+        by_scale.disagreement == "preserve",
+        by_scale.disagreement == "majority",
+    )
+    arms["5-point vs binary"] = (
+        by_disagreement,
+        by_disagreement.scale == "5-point",
+        by_disagreement.scale == "binary",
+    )
+    if not multi_dpo.empty:
+        first = multi_dpo.iloc[0]
         reference = table[
             (table.family == "design")
             & (table.objective == "multi")
             & (((table.optimizer == "dpo") & (table.cell_id == first.cell_id)) | (table.optimizer == "grpo"))
         ]
-        pairs["DPO vs GRPO"] = (reference.optimizer == "dpo", reference.optimizer == "grpo", reference)
+        arms["DPO vs GRPO"] = (reference, reference.optimizer == "dpo", reference.optimizer == "grpo")
         single = table[
             ((table.family == "objective") & (table.objective == "single")) | (table.cell_id == first.cell_id)
         ]
-        pairs["single vs multi-objective"] = (
+        arms["single vs multi-objective"] = (
+            single,
             single.objective == "single",
             single.objective == "multi",
-            single,
         )
+    out = {}
+    for name, (frame, a_mask, b_mask) in arms.items():
+        a_cells, b_cells = list(frame[a_mask].cell_id), list(frame[b_mask].cell_id)
+        if a_cells and b_cells:
+            out[name] = (a_cells, b_cells)
+    return out
+
+
+def design_choice_comparisons(table: pd.DataFrame, *, measure: str = "reduction_rm_pct") -> pd.DataFrame:
+    """The study's four comparisons as cell means of ``measure`` (point values, no uncertainty).
+
+    For the comparisons with CIs, the paired test and the study rule, use
+    :func:`pluralign_core.experiments.grid_comparisons.paired_design_comparisons`; this table only says which
+    cells stand on each side and their mean reductions. No ratio is given here: a ratio needs B's CI.
+    """
+    arms = comparison_arms(table)
+    values = table.set_index("cell_id")[measure] if not table.empty else pd.Series(dtype=float)
+    rows = []
     for effect in STUDY_EFFECTS:
         name = effect["comparison"]
-        a_value = b_value = np.nan
-        a_cells: list[str] = []
-        b_cells: list[str] = []
-        if name in pairs:
-            a_mask, b_mask, frame = pairs[name]
-            a_value, a_cells = _mean_of(frame, a_mask, measure)
-            b_value, b_cells = _mean_of(frame, b_mask, measure)
-        difference = a_value - b_value
-        relative = difference / abs(b_value) * 100 if np.isfinite(b_value) and abs(b_value) > 1e-9 else np.nan
+        a_cells, b_cells = arms.get(name, ([], []))
+        a_value = float(values.reindex(a_cells).dropna().mean()) if a_cells else np.nan
+        b_value = float(values.reindex(b_cells).dropna().mean()) if b_cells else np.nan
         rows.append(
             {
                 "comparison": name,
@@ -243,13 +245,11 @@ def design_choice_comparisons(table: pd.DataFrame, *, measure: str = "reduction_
                 "b": effect["b"],
                 "a_reduction_pct": a_value,
                 "b_reduction_pct": b_value,
-                "difference_pp": difference,
-                "relative_pct": relative,
+                "difference_pp": a_value - b_value,
                 "study_relative_pct": effect["study_relative_pct"],
                 "study_text": effect["study_text"],
                 "a_cells": ", ".join(a_cells),
                 "b_cells": ", ".join(b_cells),
-                "agrees_with_study": bool(np.isfinite(difference) and difference > 0),
             }
         )
     return pd.DataFrame(rows)
@@ -368,51 +368,3 @@ def markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
-
-
-def report(state_data: Mapping[str, Any], evaluations_root: Path | str) -> str:
-    """Markdown report of a grid: toxicity per cell and the design-choice comparisons next to the study."""
-    _, long, _ = load_grid_results(state_data, evaluations_root)
-    table = toxicity_by_cell(long)
-    parts = [
-        f"Grid `{state_data.get('grid_id')}` on `{state_data.get('dataset_id')}` ({state_data.get('state')})."
-    ]
-    if table.empty:
-        return parts[0] + "\n\nNo finished evaluations yet."
-    per_cell = table[
-        ["cell_id", "toxicity_rm", "reduction_rm_pct", "toxicity_classifier", "reduction_classifier_pct"]
-    ].rename(
-        columns={
-            "toxicity_rm": "toxicity (all-raters RM, 1–5)",
-            "reduction_rm_pct": "reduction vs base, RM (%)",
-            "toxicity_classifier": "toxicity (classifier, 0–1)",
-            "reduction_classifier_pct": "reduction vs base, classifier (%)",
-        }
-    )
-    parts += ["### Toxicity per cell", markdown_table(per_cell, 3)]
-    for measure, title in (
-        ("reduction_rm_pct", "all-raters toxicity reward model"),
-        ("reduction_classifier_pct", "offline toxicity classifier"),
-    ):
-        comparisons = design_choice_comparisons(table, measure=measure)[
-            [
-                "comparison",
-                "a_reduction_pct",
-                "b_reduction_pct",
-                "difference_pp",
-                "relative_pct",
-                "study_relative_pct",
-                "study_text",
-            ]
-        ].rename(
-            columns={
-                "a_reduction_pct": "A reduction (%)",
-                "b_reduction_pct": "B reduction (%)",
-                "difference_pp": "A − B (pp)",
-                "relative_pct": "A vs B (%)",
-                "study_relative_pct": "study A vs B (%)",
-                "study_text": "study",
-            }
-        )
-        parts += [f"### Design choices, measured by the {title}", markdown_table(comparisons, 1)]
-    return "\n\n".join(parts) + "\n"

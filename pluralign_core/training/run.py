@@ -65,6 +65,8 @@ def _run(config: RunConfig, run_dir: Path, main: bool, callbacks: list[Any] | No
     try:
         if config.algorithm == "dpo":
             from pluralign_core.training import dpo as algorithm
+        elif config.algorithm == "sft":
+            from pluralign_core.training import sft as algorithm
         else:
             from pluralign_core.training import grpo as algorithm
         progress = [JsonlProgressCallback(run_dir / LOG_FILE), *(callbacks or [])]
@@ -75,7 +77,7 @@ def _run(config: RunConfig, run_dir: Path, main: bool, callbacks: list[Any] | No
         metrics = common.final_metrics(trainer.state.log_history)
         if not main:  # rank 0 writes the run's status; this process only reports its own outcome
             return {"state": "completed", "rank": int(os.environ.get("RANK", "0"))}
-        (adapter / "README.md").write_text(modelcard.render(config, run_dir.name, metrics, facts), "utf-8")
+        modelcard.write(adapter, config, run_dir.name, metrics, facts)
         (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         return write_status(
             run_dir,

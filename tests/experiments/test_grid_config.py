@@ -11,7 +11,7 @@ from pluralign_core.evaluation.evaluate import EvaluationConfig
 from pluralign_core.experiments import grid_config
 from pluralign_core.experiments.plan import plan_cells
 from pluralign_core.preferences.config import DISAGREEMENT, SCALES
-from pluralign_core.training.config import ALGORITHMS, RunConfig
+from pluralign_core.training.config import ALIGNMENT_ALGORITHMS, RunConfig
 
 
 def test_config_holds_the_run_and_evaluation_configs():
@@ -58,7 +58,9 @@ def test_config_refuses_what_the_planner_owns_and_unknown_keys():
 
 def test_word_lists_come_from_the_preference_stage():
     assert grid_config.SCALES is SCALES and grid_config.DISAGREEMENT is DISAGREEMENT  # not copies
-    assert grid_config.ALGORITHMS is ALGORITHMS and not hasattr(grid_config, "DISAGREEMENTS")
+    assert grid_config.ALIGNMENT_ALGORITHMS is ALIGNMENT_ALGORITHMS and not hasattr(
+        grid_config, "DISAGREEMENTS"
+    )
     grid_config.GridConfig(disagreements=list(DISAGREEMENT), scales=list(SCALES))
     with pytest.raises(ValueError, match="scales"):
         grid_config.GridConfig(scales=["7-point"])

@@ -119,9 +119,14 @@ def test_page_renders_every_chart_from_stored_results(grid_store: Store) -> None
     ]
     assert at.selectbox(key="grid_pick").value == "grid-test"
     comparisons = at.dataframe[1].value
-    row = comparisons.set_index("comparison").loc["preserve vs majority"]
-    assert row.a_reduction_pct == pytest.approx(50.0) and row.b_reduction_pct == pytest.approx(25.0)
-    assert row.study_relative_pct == 53.0
+    rows = comparisons[comparisons.name == "preserve vs majority"].set_index("language")
+    # all-raters reward model, per prompt: base 3.0 − preserve 2.0 = 1.0; base 3.0 − majority 2.5 = 0.5
+    assert sorted(rows.index) == ["de", "en"]  # languages reported separately, never pooled
+    assert rows.loc["en", "a_reduction"] == pytest.approx(1.0) and rows.loc[
+        "en", "b_reduction"
+    ] == pytest.approx(0.5)
+    assert rows.loc["en", "difference"] == pytest.approx(0.5) and rows.loc["en", "resolved"]
+    assert rows.loc["en", "matches_study"] and rows.loc["en", "relative_pct"] == pytest.approx(100.0)
     texts = [t.value for t in at.text]
     assert "<b>base</b> answer" in texts  # model output shown as plain text, never as HTML
     assert not any("<script>" in m.value for m in at.markdown)
@@ -129,8 +134,10 @@ def test_page_renders_every_chart_from_stored_results(grid_store: Store) -> None
     assert labels.count("Download chart (HTML)") == 5 and labels.count("Download table (CSV)") == 6
     at.radio(key="grid_measure").set_value("reduction_classifier_pct").run()
     assert not at.exception
-    table = at.dataframe[1].value.set_index("comparison")
-    assert table.loc["preserve vs majority", "a_reduction_pct"] == pytest.approx((0.3 - 0.2) / 0.3 * 100)
+    table = at.dataframe[1].value
+    classifier = table[table.name == "preserve vs majority"]
+    assert list(classifier.language) == ["en"]  # the profanity classifier cannot judge German
+    assert classifier.iloc[0].difference == pytest.approx((0.3 - 0.2) - (0.3 - 0.25))
     at.selectbox(key="grid_heat_dim").set_value("helpfulness").run()
     at.selectbox(key="grid_prompt").set_value(1).run()
     assert not at.exception

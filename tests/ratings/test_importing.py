@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import io
 import json
 
@@ -185,14 +186,14 @@ BAD_INPUTS = [
     ("empty", "a.csv", b"", {}, {}, "empty_file", "empty", None, None),
     ("header-only", "a.csv", _csv(), {}, {}, "empty_file", "no data rows", None, None),
     (
-        "latin-1",
+        "gzip",
         "a.csv",
-        _csv("r1,i1,P1,Antwort für dich,woman,1,5").decode().encode("latin-1"),
+        gzip.compress(_csv("r1,i1,P1,Antwort für dich,woman,1,5")),
         {},
         {},
         "encoding",
-        "UTF-8",
-        2,
+        "not valid UTF-8",
+        None,
         None,
     ),
     (

@@ -55,6 +55,9 @@ def test_dpo_run_logs_loss_changes_weights_and_reloads(tiny_model_dir, tmp_path)
     ):
         assert needle in card
     assert not status["facts"]["weighted_loss"]  # uniform weights and probabilities: plain DPO
+    assert card.startswith(f"---\nbase_model: {tiny_model_dir}\n") and "- trl\n" in card
+    adapter_config = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(tiny_model_dir)
 
 
 def test_grpo_run_with_reward_model(tiny_model_dir, tmp_path):

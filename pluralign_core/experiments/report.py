@@ -1,0 +1,77 @@
+"""A grid's results as a report: markdown for people, JSON for scripts (``pluralign grid --report``).
+
+Both carry the same numbers: each cell's toxicity reduction against the start per measure and language with
+its 95 % CI, and the study's design-choice comparisons with paired CIs, Holm-adjusted p-values, whether each
+is resolved and whether it matches the study (:mod:`pluralign_core.experiments.grid_comparisons`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pluralign_core.experiments.grid_comparisons import cell_reductions, paired_design_comparisons
+from pluralign_core.experiments.tradeoffs import markdown_table
+
+MEASURE_TITLES = {
+    "reward_model": "all-raters toxicity reward model (1–5 points)",
+    "classifier": "offline toxicity classifier (probability; English only)",
+}
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-safe dicts (NaN → None, numpy scalars → Python)."""
+    records = []
+    for row in frame.to_dict(orient="records"):
+        clean = {}
+        for key, value in row.items():
+            value = value.item() if hasattr(value, "item") else value
+            clean[key] = None if isinstance(value, float) and math.isnan(value) else value
+        records.append(clean)
+    return records
+
+
+def report_data(state_data: Mapping[str, Any], evaluations_root: Path | str) -> dict[str, Any]:
+    """``{grid_id, dataset_id, state, cells: [...], comparisons: [...]}``.
+
+    ``cells[]`` has ``cell_id, measure, language, toxicity_reduction, ci_low, ci_high, resolved, n_prompts,
+    n_seeds``; ``comparisons[]`` has ``name, measure, language, difference, ci_low, ci_high, p_value,
+    p_holm, resolved, relative_pct, matches_study`` and both arms' reductions.
+    """
+    cells = cell_reductions(state_data, evaluations_root)
+    comparisons = paired_design_comparisons(state_data, evaluations_root)
+    return {
+        "grid_id": state_data.get("grid_id"),
+        "dataset_id": state_data.get("dataset_id"),
+        "state": state_data.get("state"),
+        "cells": _records(cells),
+        "comparisons": _records(comparisons),
+    }
+
+
+def report(state_data: Mapping[str, Any], evaluations_root: Path | str) -> str:
+    """Markdown report of a grid: reductions per cell and the design-choice comparisons, with CIs."""
+    data = report_data(state_data, evaluations_root)
+    head = f"Grid `{data['grid_id']}` on `{data['dataset_id']}` ({data['state']})."
+    cells, comparisons = pd.DataFrame(data["cells"]), pd.DataFrame(data["comparisons"])
+    if cells.empty:
+        return head + "\n\nNo finished evaluations with a base cell to compare against yet.\n"
+    parts = [head]
+    for measure, title in MEASURE_TITLES.items():
+        part = cells[cells.measure == measure]
+        if part.empty:
+            continue
+        parts += [
+            f"### Toxicity reduction vs the start, {title}",
+            markdown_table(part.drop(columns="measure"), 3),
+        ]
+        shown = comparisons[comparisons.measure == measure] if not comparisons.empty else comparisons
+        if not shown.empty:
+            columns = ["name", "language", "difference", "ci_low", "ci_high", "p_holm", "resolved"]
+            columns += ["relative_pct", "matches_study", "study_text"]
+            parts += [f"### Design choices (A − B), {title}", markdown_table(shown[columns], 3)]
+    return "\n\n".join(parts) + "\n"
