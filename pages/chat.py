@@ -2,13 +2,14 @@
 each reply with the predicted rating of the selected rater groups on every dimension.
 
 Thin UI over :mod:`pluralign_core.chat.pool` (shared model pool, streaming, export) and
-:mod:`pluralign_core.rewards.training` (group reward models). Model output is rendered with
-``st.markdown`` /
-``st.write_stream`` only, never as raw HTML.
+:mod:`pluralign_core.rewards.training` (group reward models). Messages are rendered as plain
+text (``st.text``), never as Markdown or HTML: a reply is untrusted text, and Markdown would turn an image
+link in it into a request from the user's browser to any URL, which can carry the conversation away.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -80,6 +81,16 @@ def rating_chart(table: pd.DataFrame):
         yaxis={"autorange": "reversed"},
     )
     return fig
+
+
+def stream_as_text(chunks: Iterator[object]) -> str:
+    """Show a streamed reply as plain text while it arrives (``st.write_stream`` renders Markdown)."""
+    placeholder = st.empty()
+    reply = ""
+    for chunk in chunks:
+        reply += str(chunk)
+        placeholder.text(reply)
+    return reply
 
 
 def show_ratings(records: list[dict] | None, key: str) -> None:
@@ -191,7 +202,7 @@ for column, key in zip(columns, chosen, strict=False):
         st.subheader(specs[key].label if key in specs else key, divider="gray")
         for index, message in enumerate(histories.get(key, [])):
             with st.chat_message(message["role"]):
-                st.markdown(message["content"])
+                st.text(message["content"])
                 if message["role"] == "assistant":
                     show_ratings(message.get("ratings"), f"chart-{key}-{index}")
 
@@ -210,16 +221,15 @@ if prompt is not None:
         messages = [*history, {"role": "user", "content": prompt}]
         with column:
             with st.chat_message("user"):
-                st.markdown(prompt)
+                st.text(prompt)
             with st.chat_message("assistant"):
                 try:
                     with st.spinner("Loading the model…", show_time=True):
                         pool.load(key)
-                    reply = st.write_stream(pool.stream_reply(key, messages, settings))
+                    reply = stream_as_text(pool.stream_reply(key, messages, settings))
                 except (ValueError, OSError) as error:
                     st.error(f"{specs[key].label if key in specs else key} could not reply: {error}")
                     continue
-                reply = reply if isinstance(reply, str) else "".join(map(str, reply))
                 if (path := pool.decoding_path(key)) != "lean":
                     st.caption(f"Decoded more slowly with transformers' {path}.")
                 ratings = rate_reply(reply, prompt, models_by_group) if models_by_group else pd.DataFrame()

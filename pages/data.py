@@ -67,7 +67,7 @@ def overview() -> None:
         f"{info.scale.maximum}"
     )
     if info.description:
-        st.write(info.description)
+        st.text(info.description)
     dimensions = store.dimensions(info.dataset_id)
     columns = st.columns(5)
     for column, (label, value) in zip(

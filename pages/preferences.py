@@ -285,10 +285,11 @@ def _save(config: PreferenceConfig, result: PreferenceResult) -> None:
         st.session_state["save_name"] = default
     st.session_state["save_name_default"] = default
     name = st.text_input("Name", key="save_name")
+    replace = st.checkbox("Replace a set already saved under this name", key="save_replace")
     if st.button("Save preference set", type="primary", key="save", disabled=result.pairs.empty):
         try:
             with st.spinner("Exporting (datasets folder, JSONL, Parquet, card) and registering…"):
-                folder, artifact_id = export_preferences(get_store(), result, name)
+                folder, artifact_id = export_preferences(get_store(), result, name, overwrite=replace)
         except ValueError as error:
             st.error(str(error))
             return

@@ -220,7 +220,7 @@ def run_detail(queue: JobQueue, run_id: str) -> None:
     card = queue.run_dir(run_id) / "adapter" / "README.md"
     if state == "completed" and card.exists():
         with st.expander("Model card"):
-            st.markdown(card.read_text(encoding="utf-8"))
+            st.code(card.read_text(encoding="utf-8"), language="markdown", wrap_lines=True)
 
 
 @st.fragment(run_every=2)

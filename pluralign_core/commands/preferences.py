@@ -79,6 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", help="name of the saved set (default: built from the choices)")
     parser.add_argument("--no-save", action="store_true", help="only print the statistics")
+    parser.add_argument("--replace", action="store_true", help="replace a set already saved under this name")
     add_json_flag(parser)
 
 
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     saved = None
     if not args.no_save:
         name = args.name or f"{dataset_id}-{config.disagreement}-{config.scale}-{config.fingerprint()[:6]}"
-        folder, artifact_id = export_preferences(store, result, name)
+        folder, artifact_id = export_preferences(store, result, name, overwrite=args.replace)
         saved = {"folder": str(folder), "artifact_id": artifact_id, "pairs": len(result.pairs)}
         if not args.json:
             print(f"saved {len(result.pairs)} pairs to {folder} (artifact {artifact_id})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,9 +62,8 @@ def save_result(
     (:func:`evaluations`), so no reader sees a half-written one. Other files in ``folder`` (a queued
     evaluation's status, progress log and process log) are kept.
     """
-    staging = folder / ".staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))  # unique: two writers never collide
     (staging / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
     generations.to_json(staging / GENERATIONS_FILE, orient="records", lines=True, force_ascii=False)
     scores.to_parquet(staging / SCORES_FILE, index=False)

@@ -21,7 +21,7 @@ import yaml
 from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.experiments.grid_config import GridConfig
 from pluralign_core.experiments.plan import GridCell, cell_from_state, reward_groups
-from pluralign_core.experiments.state import GridState, create_grid, load_grid
+from pluralign_core.experiments.state import GridState, claim_grid, create_grid, load_grid, release_grid
 from pluralign_core.launcher import process_start_time
 from pluralign_core.progress import ProgressCallback
 from pluralign_core.store.database import Store
@@ -64,6 +64,7 @@ def run_grid(
         if progress:
             progress(fraction, message)
 
+    claim_grid(state)
     state.data.update(state="running", pid=os.getpid(), started=process_start_time(os.getpid()), error=None)
     state.save()
     _register_grid(store, state)
@@ -103,8 +104,10 @@ def run_grid(
                 entry["state"] = "pending"
         state.save()
         _register_grid(store, state)
+        release_grid(state)
         raise
     _register_grid(store, state)
+    release_grid(state)
     return state
 
 
@@ -236,7 +239,12 @@ def build_preference_set(store: Store, cell: GridCell, dataset_id: str, folder: 
     )
     result = preferences.build_preferences(store, config)
     target, _ = preference_export.export_preferences(
-        store, result, f"{folder.parent.parent.name}-{cell.cell_id}", folder=folder, include_test=False
+        store,
+        result,
+        f"{folder.parent.parent.name}-{cell.cell_id}",
+        folder=folder,
+        include_test=False,
+        overwrite=True,
     )
     return Path(target)
 

@@ -12,7 +12,14 @@ import contextlib
 import time
 
 from pluralign_core import launcher
-from pluralign_core.experiments.state import GridState, grids_root, load_grid, new_grid_id
+from pluralign_core.experiments.state import (
+    GRID_FILE,
+    GridState,
+    grid_folder,
+    grids_root,
+    load_grid,
+    new_grid_id,
+)
 
 #: How long a freshly launched grid counts as running before its process has written its pid.
 STARTUP_GRACE_S = 60.0
@@ -44,6 +51,8 @@ def launch(
     ``single_dimension`` replaces the preset's single-objective dimension (toxicity), for datasets
     rated on other dimensions.
     """
+    if resume and (grid_folder(resume) / GRID_FILE).exists() and is_running(load_grid(resume)):
+        raise ValueError(f"grid {resume} is already running: a second process would redo its cells")
     grid_id = resume or new_grid_id(preset_name)
     command = grid_command(
         preset_name, dataset_id, grid_id, resume=bool(resume), single_dimension=single_dimension

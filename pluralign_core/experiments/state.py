@@ -7,11 +7,13 @@ polling it never reads half a file, and a rerun with the same id knows which cel
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import time
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pluralign_core import paths
 from pluralign_core.experiments.grid_config import GridConfig
@@ -21,6 +23,9 @@ from pluralign_core.store.database import Store
 GRID_FILE = "grid.json"
 CONFIG_FILE = "config.yaml"
 CELL_STATES = ("pending", "running", "done", "failed")
+RUN_LOCK = "run.lock"
+
+_CLAIMS: dict[str, IO[str]] = {}
 
 
 class GridState:
@@ -71,7 +76,37 @@ def grid_folder(grid_id: str) -> Path:
 
 
 def new_grid_id(preset_name: str) -> str:
-    return paths.safe_name(f"grid-{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    """A new id: the time for people, a random suffix so two grids started in one second differ."""
+    return paths.safe_name(f"grid-{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}")
+
+
+def claim_grid(state: GridState) -> None:
+    """Become the one process running this grid: an exclusive ``flock`` held until :func:`release_grid`.
+
+    Two processes running one grid would train the same cells into the same folders; a pid in grid.json
+    cannot guard that (it is written after the start, and pids get reused), a lock held by the kernel
+    for the life of the process can. A crashed grid's lock goes with its process.
+    """
+    key = str(state.folder)
+    if key in _CLAIMS:
+        raise ValueError(f"grid {state.grid_id} is already running in this process")
+    handle = open(state.folder / RUN_LOCK, "a")  # noqa: SIM115 (held open for the run)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ValueError(
+            f"grid {state.grid_id} is already running (pid {state.data.get('pid')}): wait for it or stop it "
+            "before resuming"
+        ) from None
+    _CLAIMS[key] = handle
+
+
+def release_grid(state: GridState) -> None:
+    handle = _CLAIMS.pop(str(state.folder), None)
+    if handle is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def load_grid(grid_id: str) -> GridState:

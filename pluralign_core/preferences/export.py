@@ -16,7 +16,6 @@ any ``datasets`` user and any dataframe tool can read them without pluralign:
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -115,49 +114,54 @@ def export_preferences(
     folder: Path | str | None = None,
     include_test: bool = True,
     register: bool = True,
-    overwrite: bool = True,
+    overwrite: bool = False,
 ) -> tuple[Path, str | None]:
     """Write a built preference set to its folder and register it; returns ``(folder, artifact_id)``.
 
     With ``include_test`` and a ``train`` config, the held-out prompts get the same treatment and go into
-    a ``test`` split (never ``train``). Saving again under the same name replaces the folder and updates
-    its registry entry rather than adding a second one.
+    a ``test`` split (never ``train``). Nothing is touched before the pairs are known to be non-empty; the
+    files go to a staging folder swapped in on success. Saving again under a name in use needs
+    ``overwrite=True`` (two spellings can reduce to one folder name) and then updates the registry entry
+    rather than adding a second one.
     """
     from datasets import DatasetDict
 
-    safe = paths.safe_name(name)
-    target = Path(folder) if folder is not None else paths.subdir("preference_sets") / safe
-    if target.exists():
-        if not overwrite:
-            raise FileExistsError(f"preference set folder {target} exists; choose another name")
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
     config = result.config
     if result.pairs.empty:
         raise ValueError(
             "these choices give no preference pairs (every response pair tied or no ratings selected); "
             "widen the rater selection or use a finer scale"
         )
-    splits = {"train": _to_dataset(result.pairs)}
+    safe = paths.safe_name(name)
+    target = Path(folder) if folder is not None else paths.subdir("preference_sets") / safe
+    if target.exists() and not overwrite:
+        raise paths.ArtifactExistsError(
+            f"a preference set is already saved as {target.name!r}"
+            + (f" (your name {name!r} becomes {safe!r})" if safe != name else "")
+            + "; choose another name, or replace it explicitly (Replace checkbox, --replace)"
+        )
     test_pairs = 0
-    if include_test and config.split == "train":
-        test = build_preferences(store, replace(config, split="heldout"))
-        if not test.pairs.empty:
-            splits["test"] = _to_dataset(test.pairs)
-            test_pairs = len(test.pairs)
-    DatasetDict(splits).save_to_disk(str(target / "hf"))
-    _to_dataset(result.prompts).save_to_disk(str(target / "prompts"))
-    flat = result.pairs
-    flat.to_json(target / "pairs.jsonl", orient="records", lines=True, force_ascii=False)
-    flat.to_parquet(target / "pairs.parquet", index=False)
-    conf = _jsonable(config.to_dict())
-    (target / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False, allow_unicode=True), "utf-8")
-    info = store.datasets()
-    row = info[info.dataset_id == config.dataset_id]
-    source = _jsonable(row.iloc[0].to_dict()) if not row.empty else {"dataset_id": config.dataset_id}
-    stats = {**_jsonable(result.stats), "test_pairs": test_pairs}
-    card = dataset_card(safe, config, stats, source, test_pairs)
-    (target / "README.md").write_text(card, encoding="utf-8")
+    with paths.staged_folder(target, replace=overwrite) as staging:
+        splits = {"train": _to_dataset(result.pairs)}
+        if include_test and config.split == "train":
+            test = build_preferences(store, replace(config, split="heldout"))
+            if not test.pairs.empty:
+                splits["test"] = _to_dataset(test.pairs)
+                test_pairs = len(test.pairs)
+        DatasetDict(splits).save_to_disk(str(staging / "hf"))
+        _to_dataset(result.prompts).save_to_disk(str(staging / "prompts"))
+        flat = result.pairs
+        flat.to_json(staging / "pairs.jsonl", orient="records", lines=True, force_ascii=False)
+        flat.to_parquet(staging / "pairs.parquet", index=False)
+        conf = _jsonable(config.to_dict())
+        (staging / "config.yaml").write_text(
+            yaml.safe_dump(conf, sort_keys=False, allow_unicode=True), "utf-8"
+        )
+        info = store.datasets()
+        row = info[info.dataset_id == config.dataset_id]
+        source = _jsonable(row.iloc[0].to_dict()) if not row.empty else {"dataset_id": config.dataset_id}
+        stats = {**_jsonable(result.stats), "test_pairs": test_pairs}
+        (staging / "README.md").write_text(dataset_card(safe, config, stats, source, test_pairs), "utf-8")
     artifact_id = None
     if register:
         known = store.artifacts("preference_set")

@@ -91,7 +91,7 @@ class ImportReport:
 
 def spec_path(dataset_id: str) -> Path:
     """Where the import spec of a dataset is kept next to the store (``<home>/datasets/<id>/``)."""
-    return paths.subdir("datasets", paths.safe_name(dataset_id)) / "import_spec.yaml"
+    return paths.subdir("datasets", paths.folder_name(dataset_id)) / "import_spec.yaml"
 
 
 def import_dataset(

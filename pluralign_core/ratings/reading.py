@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from pluralign_core.ratings.parquet_file import ParquetRefused, read_parquet_frame
 from pluralign_core.ratings.text_encoding import (
     DecodedText,
     EncodingError,
@@ -42,9 +43,12 @@ class ImportLimits:
     max_bytes: int = field(default=2 * 1024**3, metadata={"help": "largest accepted file, in bytes"})
     max_rows: int = field(default=20_000_000, metadata={"help": "most data rows accepted"})
     max_problems: int = field(default=200, metadata={"help": "problems listed before the rest are counted"})
+    max_expansion: float = field(default=100.0, metadata={"help": "Parquet memory once read / file size"})
+    expansion_floor: int = field(default=256 * 1024**2, metadata={"help": "Parquet memory always allowed"})
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_rows <= 0 or self.max_problems <= 0:
+        limits = (self.max_bytes, self.max_rows, self.max_problems, self.max_expansion, self.expansion_floor)
+        if min(limits) <= 0:
             raise ValueError("import limits must be positive")
 
 
@@ -225,8 +229,11 @@ def read_table(
     if not data.strip():
         problems.add("empty_file", "the file is empty; export the ratings again, including the header row")
         return None
+    if suffix != ".parquet" and (lines := data.count(b"\n")) > limits.max_rows + 1:
+        problems.add("too_many_rows", _too_many_rows(f"about {lines:,}", limits))
+        return None
     if suffix == ".parquet":
-        table = _read_parquet(data, name, problems)
+        table = _read_parquet(data, name, problems, limits)
     else:
         decoded = _decode(data, problems, encoding)
         if decoded is None:
@@ -259,13 +266,16 @@ def _checked_size(table: Table | None, problems: Problems, limits: ImportLimits)
         problems.add("empty_file", "the file has a header but no data rows")
         return None
     if len(table.frame) > limits.max_rows:
-        problems.add(
-            "too_many_rows",
-            f"the file has {len(table.frame):,} rows, above the limit of {limits.max_rows:,}; split it or "
-            "raise the limit (ImportLimits.max_rows)",
-        )
+        problems.add("too_many_rows", _too_many_rows(f"{len(table.frame):,}", limits))
         return None
     return table
+
+
+def _too_many_rows(count: str, limits: ImportLimits) -> str:
+    return (
+        f"the file has {count} rows, above the limit of {limits.max_rows:,}; split it or raise the limit "
+        "(ImportLimits.max_rows)"
+    )
 
 
 _RESAVE = (
@@ -411,17 +421,20 @@ def _read_jsonl(text: str, name: str, problems: Problems) -> Table | None:
     return Table(frame, pd.Series(rows, index=frame.index, dtype="int64"), name)
 
 
-def _read_parquet(data: bytes, name: str, problems: Problems) -> Table | None:
-    import pyarrow.parquet as pq
-
+def _read_parquet(data: bytes, name: str, problems: Problems, limits: ImportLimits) -> Table | None:
     try:
-        arrow = pq.read_table(io.BytesIO(data))
-    except Exception as error:  # pyarrow raises several unrelated types for a corrupt file
-        problems.add("parse_error", f"the Parquet file cannot be read ({error}); export it again")
+        frame = read_parquet_frame(
+            data,
+            max_rows=limits.max_rows,
+            max_expansion=limits.max_expansion,
+            expansion_floor=limits.expansion_floor,
+            header_ok=lambda names: _header_problems(names, problems),
+        )
+    except ParquetRefused as refusal:
+        problems.add(refusal.kind, str(refusal))
         return None
-    if not _header_problems([str(c) for c in arrow.column_names], problems):
+    if frame is None:
         return None
-    frame = arrow.to_pandas()
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame.reset_index(drop=True)
     return Table(frame, pd.Series(range(2, len(frame) + 2), index=frame.index, dtype="int64"), name)

@@ -8,7 +8,6 @@ transform, so a round trip gives identical predictions.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from pluralign_core import paths
 from pluralign_core.rewards.config import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -82,11 +82,17 @@ class RewardModel:
         return np.clip(scaled if self.higher_is_better else 1.0 - scaled, 0.0, 1.0)
 
     def save(self, folder: Path | str) -> Path:
-        """Write the model into ``folder`` (replaced as a whole; written beside it first)."""
+        """Write the model into ``folder``, replaced as a whole through a unique staging folder.
+
+        A fixed staging name let two sessions saving at once delete each other's half-written folder.
+        """
         folder = Path(folder)
-        staging = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        with paths.staged_folder(folder, replace=True) as staging:
+            self._write(staging)
+        self.path = folder
+        return folder
+
+    def _write(self, staging: Path) -> None:
         (staging / CONFIG_FILE).write_text(self.config.to_yaml(), "utf-8")
         meta = {
             "format_version": FORMAT_VERSION,
@@ -103,10 +109,6 @@ class RewardModel:
         (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default), "utf-8")
         (staging / VOCAB_FILE).write_text(json.dumps(self.features.to_json(), ensure_ascii=False), "utf-8")
         np.savez(staging / WEIGHTS_FILE, coef=np.asarray(self.coef, dtype=np.float64))
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
-        self.path = folder
-        return folder
 
 
 def _json_default(value: Any) -> Any:

@@ -23,6 +23,7 @@ The model's files are described in :mod:`pluralign_core.rewards.model`.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -177,11 +178,16 @@ def train_reward_model(
         }
     )
     model.metrics = metrics
-    folder = paths.subdir("reward_models") / paths.safe_name(f"{config.dataset_id}-{model.name}")
+    # The folder is named by registry id, not by label: labels such as "gender=男" and "gender=女" reduce
+    # to one safe name, and two entries sharing a folder would score with the wrong group's model.
+    existing = store.artifacts("reward_model", config.dataset_id) if register else pd.DataFrame()
+    existing = existing[existing.name == model.name] if register else existing
+    artifact_id = (
+        f"reward_model-{uuid.uuid4().hex[:10]}" if existing.empty else str(existing.artifact_id.iloc[0])
+    )
+    folder = paths.subdir("reward_models") / artifact_id
     model.save(folder)
     if register:
-        existing = store.artifacts("reward_model", config.dataset_id)
-        existing = existing[existing.name == model.name]
         model.artifact_id = store.register_artifact(
             "reward_model",
             model.name,
@@ -197,7 +203,7 @@ def train_reward_model(
                 "scale_max": model.scale_max,
             },
             metrics={k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()},
-            artifact_id=None if existing.empty else str(existing.artifact_id.iloc[0]),
+            artifact_id=artifact_id,
         )
     return model
 

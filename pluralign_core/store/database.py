@@ -101,9 +101,32 @@ class Store:
         self.path = Path(path) if path is not None else paths.db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout = busy_timeout
-        with self.connect() as con:
-            con.execute(_SCHEMA)
-            con.execute("INSERT OR IGNORE INTO settings VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        if not self._schema_is_current():
+            with self.connect() as con:
+                con.execute(_SCHEMA)
+                con.execute(
+                    "INSERT OR IGNORE INTO settings VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                )
+        paths.make_private(self.path, 0o600)
+
+    def _schema_is_current(self) -> bool:
+        """Whether the file already has this version's schema, checked through a read-only attach.
+
+        Opening read-write only to run ``CREATE TABLE IF NOT EXISTS`` would make every read-only command
+        (``pluralign datasets``, a second app) need the write lock, and wait or fail while another process
+        holds the file for a long import.
+        """
+        if not self.path.exists():
+            return False
+        with self.connect(read_only=True) as con:
+            listed = con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            )
+            tables = {row[0] for row in listed.fetchall()}
+            if not {"settings", *DATASET_TABLES, "artifacts"} <= tables:
+                return False
+            row = con.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchone()
+        return row is not None and row[0] == str(SCHEMA_VERSION)
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -6,9 +6,10 @@ already alive costs under 2 ms. The store still holds the file only while an ope
 detached straight after — so the CLI, a second app or a training job's registration step can open the
 same file between operations, exactly as with one ``duckdb.connect`` per operation.
 
-Operations on the same file are serialised within the process (a re-entrant lock per path): one
-attachment per file at a time keeps DuckDB's rule of one writer per file, and a nested operation on the
-same thread reuses the attachment its caller opened.
+Within the process, read-only operations on a file share one attachment and run side by side (every
+session's Explore page reads at once); a write waits for them and then has the file alone, which keeps
+DuckDB's rule of one writer per file. A nested operation on the same thread reuses the attachment its
+caller opened.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -36,14 +37,23 @@ class _Attachment:
     depth: int = 0
 
 
+@dataclass
+class _FileState:
+    """Who uses one file in this process: readers share an attachment, a writer has it alone."""
+
+    condition: threading.Condition = field(default_factory=threading.Condition)
+    attachment: _Attachment | None = None
+    readers: dict[int, int] = field(default_factory=dict)  # thread id -> nesting depth
+    writer: int | None = None
+
+
 class StoreHost:
     """The process-wide instance; use :func:`attached` rather than this class directly."""
 
     def __init__(self) -> None:
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._guard = threading.Lock()
-        self._path_locks: dict[str, threading.RLock] = {}
-        self._attachments: dict[str, _Attachment] = {}
+        self._files: dict[str, _FileState] = {}
         self._abandoned: list[duckdb.DuckDBPyConnection] = []
 
     def forget_after_fork(self) -> None:
@@ -56,8 +66,7 @@ class StoreHost:
             self._abandoned.append(self._connection)
         self._connection = None
         self._guard = threading.Lock()
-        self._path_locks = {}
-        self._attachments = {}
+        self._files = {}
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._guard:
@@ -65,43 +74,71 @@ class StoreHost:
                 self._connection = duckdb.connect(":memory:")
             return self._connection.cursor()
 
-    def _path_lock(self, key: str) -> threading.RLock:
+    def _file(self, key: str) -> _FileState:
         with self._guard:
-            return self._path_locks.setdefault(key, threading.RLock())
+            return self._files.setdefault(key, _FileState())
 
     @contextmanager
     def attached(
         self, path: Path, *, read_only: bool, busy_timeout: float
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A fresh connection whose default database is ``path``, attached for the block's duration."""
+        """A fresh connection whose default database is ``path``, attached for the block's duration.
+
+        Read-only operations of different sessions run side by side on one shared attachment (each on
+        its own cursor); a write waits until no one reads and then has the file alone. A nested
+        operation on the same thread reuses the attachment its caller opened.
+        """
         key = str(path.resolve())
-        lock = self._path_lock(key)
-        if not lock.acquire(timeout=busy_timeout):
-            raise StoreBusyError(
-                f"The database {path} is busy with another operation of this process (an import, say) "
-                f"for more than {busy_timeout:g} s. Wait for it to finish and try again."
-            )
-        try:
-            attachment = self._attachments.get(key)
-            if attachment is None:
-                attachment = self._attach(key, path, read_only=read_only, busy_timeout=busy_timeout)
-            elif attachment.read_only and not read_only:
-                raise RuntimeError(
-                    f"a write to {path} was started inside a read-only operation on the same file; "
-                    "open the outer operation for writing"
-                )
+        state = self._file(key)
+        me = threading.get_ident()
+        busy = StoreBusyError(
+            f"The database {path} is busy with another operation of this process (an import, say) "
+            f"for more than {busy_timeout:g} s. Wait for it to finish and try again."
+        )
+        with state.condition:
+            if state.writer == me:
+                pass  # nested inside this thread's write: reuse it
+            elif read_only:
+                if me not in state.readers and not state.condition.wait_for(
+                    lambda: state.writer is None, busy_timeout
+                ):
+                    raise busy
+            else:
+                if me in state.readers:
+                    raise RuntimeError(
+                        f"a write to {path} was started inside a read-only operation on the same file; "
+                        "open the outer operation for writing"
+                    )
+                if not state.condition.wait_for(
+                    lambda: state.writer is None and not state.readers, busy_timeout
+                ):
+                    raise busy
+            if state.attachment is None:
+                state.attachment = self._attach(key, path, read_only=read_only, busy_timeout=busy_timeout)
+            attachment = state.attachment
             attachment.depth += 1
-            cursor = self._cursor()
-            try:
-                cursor.execute(f"USE {attachment.alias}")
-                yield cursor
-            finally:
-                cursor.close()
-                attachment.depth -= 1
-                if attachment.depth == 0:
-                    self._detach(key, attachment)
+            if state.writer != me:
+                if read_only:
+                    state.readers[me] = state.readers.get(me, 0) + 1
+                else:
+                    state.writer = me
+        cursor = self._cursor()
+        try:
+            cursor.execute(f"USE {attachment.alias}")
+            yield cursor
         finally:
-            lock.release()
+            cursor.close()
+            with state.condition:
+                attachment.depth -= 1
+                if me in state.readers and state.writer != me:
+                    state.readers[me] -= 1
+                    if not state.readers[me]:
+                        del state.readers[me]
+                if attachment.depth == 0:
+                    state.writer = None
+                    state.attachment = None
+                    self._detach(attachment)
+                state.condition.notify_all()
 
     def _attach(self, key: str, path: Path, *, read_only: bool, busy_timeout: float) -> _Attachment:
         alias = "store_" + hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -125,17 +162,14 @@ class StoreHost:
                     time.sleep(0.05)
         finally:
             cursor.close()
-        attachment = _Attachment(alias, read_only=bool(mode))
-        self._attachments[key] = attachment
-        return attachment
+        return _Attachment(alias, read_only=bool(mode))
 
-    def _detach(self, key: str, attachment: _Attachment) -> None:
+    def _detach(self, attachment: _Attachment) -> None:
         cursor = self._cursor()
         try:
             cursor.execute(f"DETACH {attachment.alias}")
         finally:
             cursor.close()
-        del self._attachments[key]
 
 
 HOST = StoreHost()

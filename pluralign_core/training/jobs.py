@@ -25,6 +25,7 @@ from pluralign_core.training.queue import (
     CONFIG_FILE,
     TERMINAL_STATES,
     ProcessQueue,
+    _queue_lock,
     read_events,
     read_status,
     write_status,
@@ -67,6 +68,10 @@ class JobQueue(ProcessQueue):
     def resume(self, run_id: str) -> Path:
         """Queue a stopped run again, continuing from its last checkpoint."""
         folder = self.run_dir(run_id)
+        with _queue_lock(self.root):  # no poll or second Resume between the check and the requeue
+            return self._resume(run_id, folder)
+
+    def _resume(self, run_id: str, folder: Path) -> Path:
         status = read_status(folder)
         if status.get("state") not in ("interrupted", "failed", "cancelled"):
             raise ValueError(

@@ -108,20 +108,32 @@ def cancel_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-_THREAD_LOCK = threading.Lock()
+_THREAD_LOCK = threading.RLock()
+_HELD = threading.local()
 
 
 @contextlib.contextmanager
 def _queue_lock(root: Path) -> Iterator[None]:
-    """Exclusive over every thread of this process (a lock) and every process (``flock`` on a lock file)."""
+    """Exclusive over every thread of this process (a lock) and every process (``flock`` on a lock file).
+
+    Re-entrant within a thread, so a compound step (resume: check, rewrite the config, requeue) can hold
+    it around the smaller steps that take it themselves.
+    """
     lock_file = root.with_name(f"{root.name}.lock")  # beside the jobs folder, not a job inside it
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with _THREAD_LOCK, open(lock_file, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
+    held: set[Path] = _HELD.__dict__.setdefault("roots", set())
+    with _THREAD_LOCK:
+        if lock_file in held:
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_file, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            held.add(lock_file)
+            try:
+                yield
+            finally:
+                held.discard(lock_file)
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _is_job_folder(folder: Path) -> bool:
@@ -274,19 +286,34 @@ class ProcessQueue:
         if status.get("state") in ACTIVE_STATES:
             pid = status.get("pid")
             launcher.stop(pid, status.get("pid_started"), self._children.get(pid), timeout=timeout)
-        status = read_status(folder)
-        if status.get("state") not in TERMINAL_STATES:
-            status = write_status(
+        with _queue_lock(self.root):
+            status = read_status(folder)
+            if status.get("state") in TERMINAL_STATES:
+                return status
+            if self.is_alive(status):
+                # Saying "cancelled" while the process runs on would let Resume start a second one.
+                raise ValueError(
+                    f"{self.WHAT} {run_id} (pid {status.get('pid')}) did not stop within {timeout:g} s; "
+                    "it is still running. Try again, or end the process yourself."
+                )
+            return write_status(
                 folder, state="cancelled", finished=time.time(), log_tail=tail(folder / PROCESS_LOG)
             )
-        return status
 
     def requeue(self, run_id: str, **updates: Any) -> dict[str, Any]:
         """Queue a stopped job again (its folder and config kept); ``updates`` go into its status."""
         folder = self.run_dir(run_id)
-        state = read_status(folder).get("state")
-        if state not in ("interrupted", "failed", "cancelled"):
-            raise ValueError(
-                f"{self.WHAT} {run_id} is {state}: only interrupted, failed or cancelled ones can run again"
-            )
-        return write_status(folder, state="queued", error=None, finished=None, log_tail=None, **updates)
+        with _queue_lock(self.root):  # check and write in one step: two Resume clicks queue it once
+            status = read_status(folder)
+            state = status.get("state")
+            if state not in ("interrupted", "failed", "cancelled"):
+                raise ValueError(
+                    f"{self.WHAT} {run_id} is {state}: only interrupted, failed or cancelled ones can run "
+                    "again"
+                )
+            if self.is_alive(status):
+                raise ValueError(
+                    f"{self.WHAT} {run_id} is marked {state} but its process (pid {status.get('pid')}) "
+                    "is still running; stop it before running the job again"
+                )
+            return write_status(folder, state="queued", error=None, finished=None, log_tail=None, **updates)

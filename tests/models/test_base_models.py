@@ -9,8 +9,11 @@ import pytest
 from pluralign_core.models import base as base_models
 
 
-def test_local_folder_and_hub_ids_resolve(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_local_folder_and_hub_ids_resolve(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert base_models.resolve_model(str(tiny_model_dir)) == str(tiny_model_dir)
+    monkeypatch.setenv(base_models.DOWNLOADS_ENV, "1")  # hub ids pass through only when opted in
     assert (
         base_models.resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct")
         == "HuggingFaceTB/SmolLM2-360M-Instruct"

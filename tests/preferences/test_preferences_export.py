@@ -65,7 +65,7 @@ def test_export_writes_every_format_and_registers(exported, pluralign_home):
     assert registered.iloc[0].path == str(folder)
     assert registered.iloc[0].metrics["pairs"] == len(result.pairs)
     assert registered.iloc[0].config["source_fingerprint"] == fingerprint
-    _, again = export_preferences(store, result, "US jury/soft", include_test=False)
+    _, again = export_preferences(store, result, "US jury/soft", include_test=False, overwrite=True)
     assert again == artifact_id and len(store.artifacts("preference_set")) == 1
     assert set(load_preference_set(folder)) == {"train"}
 
