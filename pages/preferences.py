@@ -9,6 +9,7 @@ fingerprint and the exact configuration, so unrelated widgets do not rebuild.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import plotly.express as px
 import streamlit as st
@@ -26,6 +27,7 @@ from pluralign_core.preferences.build import (
     describe_choices,
 )
 from pluralign_core.preferences.counts import no_pairs_reason
+from pluralign_core.preferences.expected_flips import simulated_flip_shares
 from pluralign_core.preferences.export import export_preferences
 from pluralign_core.preferences.unpaired import build_unpaired, export_unpaired, to_jsonl, why_no_pairs
 from pluralign_core.ratings.reading import csv_safe
@@ -252,6 +254,7 @@ def _compare(config: PreferenceConfig, result: PreferenceResult, values: dict[st
         f"{len(contested):,} of {len(result.summary):,}",
         help="Response pairs whose preferred response differs (or is a tie in one group only).",
     )
+    _expected_flips(config)
     if contested.empty:
         return
     text = catalog.response_texts(get_store(), config.dataset_id)
@@ -274,6 +277,35 @@ def _compare(config: PreferenceConfig, result: PreferenceResult, values: dict[st
     st.dataframe(table, hide_index=True, key="contested")
     st.download_button(
         "Contested pairs (CSV)", csv_safe(table).to_csv(index=False), "contested.csv", "text/csv"
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _flip_shares(key: tuple[str, str], dataset_id: str, dimensions: tuple) -> Any:
+    del key  # cache key only: store file and dataset fingerprint
+    return simulated_flip_shares(get_store(), dataset_id, dict(dimensions))
+
+
+def _expected_flips(config: PreferenceConfig) -> None:
+    """For simulated data: how many pairs the groups' *expected* preferences flip (the model is known)."""
+    shares = _flip_shares(
+        _fingerprint(config.dataset_id), config.dataset_id, tuple(sorted(config.dimensions.items()))
+    )
+    if shares is None:
+        return
+    st.caption(
+        "In expectation (from the simulation's rating model, so without sampling noise), these shares of "
+        "same-prompt answer pairs are preferred in opposite directions by the two groups; the contested "
+        "pairs above also include pairs that flip by chance."
+    )
+    shown = shares[["contrast", "response_pairs", "flipped", "flip_share"]].rename(
+        columns={"contrast": "groups", "response_pairs": "answer pairs", "flip_share": "share flipped"}
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        key="expected_flips",
+        column_config={"share flipped": st.column_config.NumberColumn(format="percent")},
     )
 
 

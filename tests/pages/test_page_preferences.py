@@ -53,3 +53,25 @@ def test_preferences_page_builds_compares_and_saves(store: Store):
     assert load_preference_set(saved.iloc[0].path)["train"].num_rows == int(
         _metric(at, "Pairs").replace(",", "")
     )
+
+
+def test_compare_view_shows_expected_flips_for_simulated_data_only(store: Store):
+    from pluralign_core.ratings.simulate import load_default_config, simulate
+
+    store.write_dataset(simulate(load_default_config(), dataset_id="simulated"))  # bootstrap is stubbed here
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/preferences.py").run()
+    assert not at.exception, at.exception
+    flips = next(d.value for d in at.dataframe if "share flipped" in d.value.columns).set_index("groups")
+    assert set(flips.index) == {"Women vs men", "Liberal vs conservative"}
+    assert flips["share flipped"].between(0.10, 0.25).all()
+
+    store.write_dataset(tiny_bundle("tiny", n_raters=12, n_prompts=3))
+    store.set_active_dataset("tiny")
+    at = AppTest.from_file(str(paths.REPO_ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/preferences.py").run()
+    assert not at.exception, at.exception
+    assert not [d for d in at.dataframe if "share flipped" in d.value.columns]
+    assert not any("In expectation" in c.value for c in at.caption)
