@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from pluralign_core.experiments.unaligned_start import (
     TEACHING_LABEL,
     UnalignedStartConfig,
     build_unaligned_start,
+    start_folder,
 )
 from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.store.database import Store
@@ -279,13 +281,18 @@ class _Progress:
     def __init__(self, folder: Path, state: dict[str, Any], echo: ProgressCallback | None) -> None:
         self.folder, self.state, self.echo = folder, state, echo
         self.t0, self.f0 = time.time(), None
+        self.lock = threading.Lock()
 
     def __call__(self, fraction: float, message: str) -> None:
+        with self.lock:
+            self._report(fraction, message)
+
+    def _report(self, fraction: float, message: str) -> None:
         fraction = max(0.0, min(1.0, fraction))
         if self.f0 is None:
             self.f0 = fraction
         done, elapsed = fraction - self.f0, time.time() - self.t0
-        eta = elapsed / done * (1 - fraction) if done > 0.01 and fraction < 1 else None
+        eta = elapsed / done * (1 - fraction) if done > 0.01 and elapsed > 15 and fraction < 1 else None
         self.state["progress"] = {
             "fraction": round(fraction, 4),
             "message": message,
@@ -299,6 +306,33 @@ class _Progress:
 
 def _part(report: _Progress, start: float, width: float, prefix: str) -> ProgressCallback:
     return lambda f, m: report(start + width * max(0.0, min(1.0, f)), f"{prefix}: {m}")
+
+
+def _build_start_watched(
+    steps: DemoSteps, store: Store, config: UnalignedStartConfig, progress: ProgressCallback
+) -> Path:
+    """Build the start while a thread turns its SFT run's step log into progress (SFT is most of it)."""
+    from pluralign_core.training.callbacks import LOG_FILE
+    from pluralign_core.training.queue import read_events
+
+    log = start_folder(config) / "run" / LOG_FILE
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(3.0):
+            steps_done = [e for e in read_events(log) if e.get("step") and e.get("max_steps")]
+            if steps_done:
+                last = steps_done[-1]
+                fraction = 0.05 + 0.7 * last["step"] / last["max_steps"]
+                progress(fraction, f"SFT step {last['step']}/{last['max_steps']}")
+
+    watcher = threading.Thread(target=watch, name="demo-start-progress", daemon=True)
+    watcher.start()
+    try:
+        return Path(steps.build_start(store, config, progress))
+    finally:
+        finished.set()
+        watcher.join()
 
 
 def run_demo(
@@ -334,9 +368,8 @@ def run_demo(
         at = 0.0
         start_dir = Path(done.get("start", {}).get("model_dir", "/nonexistent"))
         if not (start_dir / "config.json").exists():
-            start_dir = Path(
-                steps.build_start(store, config.start_config(), _part(report, at, WEIGHTS["start"], "start"))
-            )
+            part = _part(report, at, WEIGHTS["start"], "start")
+            start_dir = _build_start_watched(steps, store, config.start_config(), part)
             done["start"] = {"model_dir": str(start_dir), "finished": time.time()}
         at += WEIGHTS["start"]
         report(at, f"unaligned start ready ({TEACHING_LABEL})")
