@@ -29,7 +29,7 @@ from pluralign_core.chat.pool import (
     default_base_ref,
     rate_reply,
 )
-from pluralign_core.experiments.demo import demo_chat_models
+from pluralign_core.experiments.demo_process import demo_chat_models
 from pluralign_core.experiments.unaligned_start import TEACHING_LABEL
 from pluralign_core.rewards.training import (
     default_groups,

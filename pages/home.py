@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._frame import active_dataset_info
-from pluralign_core.experiments.demo import demo_status, launch_demo
+from pluralign_core.experiments.demo_process import demo_status, launch_demo
 from pluralign_core.experiments.unaligned_start import TEACHING_LABEL
 
 PAPER_URL = "https://arxiv.org/abs/2511.14476"
@@ -136,7 +136,7 @@ def demo_section(dataset_id: str) -> None:
         st.page_link("pages/chat.py", label="Chat with them", icon=":material/forum:")
         return
     label = "Build the demo models"
-    if status.get("state") in ("interrupted", "running", "planned"):
+    if status.get("state") in ("interrupted", "failed", "running", "planned"):
         st.warning(
             f"The last build stopped ({status.get('error') or 'its process ended'}); it continues where it "
             "stopped.",

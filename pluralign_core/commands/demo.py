@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from pluralign_core.experiments.demo import DemoConfig
 
     parser.add_argument("--config", default=None, help="a demo config YAML (flags override its values)")
+    parser.add_argument("--dataset", dest="dataset_id", default=None, help="alias of --dataset-id")
     DemoConfig.add_flags(parser)
 
 
@@ -33,7 +35,8 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pluralign_core.experiments.demo import DemoConfig, demo_folder, run_demo
+    from pluralign_core.experiments.demo import DemoConfig, DemoError, demo_folder, run_demo
+    from pluralign_core.experiments.unaligned_start import UnalignedStartError
     from pluralign_core.store.database import Store
 
     config = DemoConfig.from_flags(args, args.config)
@@ -51,7 +54,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{time.time() - started:6.0f}s {fraction:6.1%}] {message}", flush=True)
 
     print(f"building the demo in {demo_folder(config)}", flush=True)
-    state = run_demo(store, config, show)
+    try:
+        state = run_demo(store, config, show)
+    except (DemoError, UnalignedStartError) as error:
+        print(f"pluralign demo: {error}; rerun `pluralign demo` to continue", file=sys.stderr)
+        return 1
     print(f"demo {state['state']} in {time.time() - started:.0f}s")
     diagonals = json.loads((demo_folder(config) / "alignment_matrix.json").read_text("utf-8"))["diagonals"]
     for name, diff in diagonals.items():

@@ -21,7 +21,7 @@ builds, on the active dataset:
 Every step checks its finished output before it runs, and training continues from its last checkpoint,
 so an interrupted ``pluralign demo`` picks up where it stopped. Progress (fraction, message, ETA), the pid
 of the running process and every step's output go to ``demo.json`` in the demo folder, which the Home page
-reads; :func:`demo_chat_models` reads it for Chat.
+and Chat read (:mod:`pluralign_core.experiments.demo_process`).
 """
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ STATE_FILE = "demo.json"
 LOG_FILE = "demo.log"
 MATRIX_CSV = "alignment_matrix.csv"
 MATRIX_JSON = "alignment_matrix.json"
-#: How long a freshly launched demo counts as running before its process has written its pid.
-STARTUP_GRACE_S = 60.0
 #: Share of the progress bar per step, from measured costs (SFT ≈ 220 s, each DPO run ≈ 150 s, matrix ≈ 60 s).
 WEIGHTS = {"start": 0.36, "adapters": 0.48, "rewards": 0.02, "matrix": 0.14}
 
@@ -152,15 +150,6 @@ def write_state(folder: Path, state: dict[str, Any]) -> None:
     staging = folder / f".{STATE_FILE}.{os.getpid()}"
     staging.write_text(json.dumps(state, indent=2, default=str), "utf-8")
     os.replace(staging, folder / STATE_FILE)
-
-
-def is_running(state: dict[str, Any]) -> bool:
-    """Whether the demo's own process lives (pid and start time), or it was launched a moment ago."""
-    if state.get("state") not in ("running", "planned"):
-        return False
-    if not state.get("pid"):
-        return state.get("state") == "planned" and time.time() - state.get("created", 0) < STARTUP_GRACE_S
-    return launcher.is_alive(int(state["pid"]), state.get("started"))
 
 
 # ------------------------------------------------------------------------------------------ steps
@@ -347,6 +336,7 @@ def run_demo(
     steps = steps or DemoSteps()
     if not config.dataset_id:
         raise DemoError("the demo needs a dataset: pass --dataset or make one active")
+    check_dataset(store, config)
     folder = demo_folder(config)
     folder.mkdir(parents=True, exist_ok=True)
     config.to_yaml(folder / "config.yaml")
@@ -410,10 +400,23 @@ def run_demo(
         state.update(state="completed", finished=time.time(), wall_s=round(time.time() - began, 1))
         report(1.0, f"demo ready in {time.time() - began:.0f} s")
     except BaseException as error:
-        state.update(state="interrupted", error=f"{type(error).__name__}: {error}", finished=time.time())
+        ended = "failed" if isinstance(error, Exception) else "interrupted"
+        state.update(state=ended, error=f"{type(error).__name__}: {error}", finished=time.time())
         write_state(folder, state)
         raise
     return state
+
+
+def check_dataset(store: Store, config: DemoConfig) -> None:
+    """Refuse, before any training, a dataset that lacks the dataset itself or one of the groups' raters."""
+    if not store.has_dataset(config.dataset_id):
+        raise DemoError(f"no dataset {config.dataset_id!r}: see `pluralign datasets`")
+    for group in config.groups:
+        if config.selection(group).rater_ids(store, config.dataset_id).empty:
+            raise DemoError(
+                f"dataset {config.dataset_id!r} has no {group} raters ({config.selection(group).label}), "
+                "so no adapter can be tuned on their preferences; choose other --groups or another dataset"
+            )
 
 
 def _reward_models(store: Store, config: DemoConfig, known: dict[str, Any] | None) -> dict[str, Any]:
@@ -441,54 +444,3 @@ def save_matrix(folder: Path, matrix: dict[str, Any]) -> None:
 
     pd.DataFrame(matrix["cells"]).to_csv(folder / MATRIX_CSV, index=False)
     (folder / MATRIX_JSON).write_text(json.dumps(matrix, indent=2, default=str), "utf-8")
-
-
-# ------------------------------------------------------------------------------- app and chat side
-def demo_command(dataset_id: str) -> list[str]:
-    """The CLI invocation the Home page runs: the same entry point a user types."""
-    arguments = ["demo"] + (["--dataset-id", dataset_id] if dataset_id else [])
-    return launcher.python_module_command("pluralign_core.cli", *arguments)
-
-
-def launch_demo(dataset_id: str) -> tuple[Path, int]:
-    """Start ``pluralign demo`` in the background; returns (demo folder, pid)."""
-    folder = demo_folder(DemoConfig(dataset_id=dataset_id))
-    state = read_state(folder)
-    state.update(state="planned", created=time.time(), pid=None, dataset_id=dataset_id, error=None)
-    state.pop("progress", None)
-    write_state(folder, state)
-    process = launcher.launch(demo_command(dataset_id), demo_root() / LOG_FILE)
-    return folder, process.pid
-
-
-def demo_status(dataset_id: str) -> dict[str, Any]:
-    """The default demo's state for a dataset, with ``running`` (its process is alive)."""
-    state = read_state(demo_folder(DemoConfig(dataset_id=dataset_id)))
-    return {**state, "running": is_running(state)}
-
-
-@dataclass(frozen=True)
-class DemoModels:
-    """What Chat needs: the demo adapters (artifact id → caption) and the start they are tuned from."""
-
-    adapters: dict[str, str]
-    start_dir: str
-
-
-def demo_chat_models(dataset_id: str | None) -> DemoModels | None:
-    """The newest completed demo of the dataset whose adapter folders still exist, or None."""
-    if not dataset_id:
-        return None
-    candidates = []
-    for state_file in demo_root().glob(f"*/{STATE_FILE}"):
-        state = read_state(state_file.parent)
-        if state.get("state") == "completed" and state.get("dataset_id") == dataset_id:
-            candidates.append((state.get("finished") or 0, state))
-    for _, state in sorted(candidates, key=lambda c: c[0], reverse=True):
-        adapters = state.get("steps", {}).get("adapters", {})
-        if adapters and all(Path(a["path"], "adapter_config.json").exists() for a in adapters.values()):
-            captions = {
-                a["artifact_id"]: a["label"][:1].upper() + a["label"][1:] + "." for a in adapters.values()
-            }
-            return DemoModels(captions, state["steps"]["start"]["model_dir"])
-    return None

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from pluralign_core.chat.pool import ChatModelPool, available_models
-from pluralign_core.experiments import demo
+from pluralign_core.experiments import demo, demo_process
 from pluralign_core.ratings.schema import Attribute
 from pluralign_core.store.database import Store
 from pluralign_core.training.queue import read_status
@@ -124,7 +124,7 @@ def test_demo_builds_registered_adapters_that_load_and_a_matrix(demo_store, tiny
     assert (cells[cells.model != "unaligned start"].margin != 0).any()
     assert len(matrix["diagonals"]) == 2
 
-    found = demo.demo_chat_models("leaning")
+    found = demo_process.demo_chat_models("leaning")
     assert found is not None and found.start_dir == str(tiny_model_dir)
     assert set(found.adapters) == {a["artifact_id"] for a in adapters.values()}
     assert "liberal raters' toxicity preferences" in found.adapters[adapters["liberal"]["artifact_id"]]
@@ -180,9 +180,9 @@ def test_a_dataset_without_the_groups_is_refused_before_training(store, tiny_mod
     store.write_dataset(tiny_bundle("plain"))  # no political leaning
     calls = Calls(tiny_model_dir)
     config = demo.DemoConfig(dataset_id="plain", base_model=str(tiny_model_dir))
-    with pytest.raises(demo.DemoError, match="liberal raters give no toxicity preference pairs"):
+    with pytest.raises(demo.DemoError, match="has no liberal raters"):
         demo.run_demo(store, config, None, calls.steps())
-    assert calls.trained == []
+    assert calls.starts == [] and calls.trained == []
 
 
 def test_launch_runs_the_cli_in_the_background(pluralign_home, monkeypatch) -> None:
@@ -195,10 +195,10 @@ def test_launch_runs_the_cli_in_the_background(pluralign_home, monkeypatch) -> N
         launched.update(command=command, log=log_file)
         return Process()
 
-    monkeypatch.setattr(demo.launcher, "launch", fake_launch)
-    folder, pid = demo.launch_demo("default-simulated")
+    monkeypatch.setattr(demo_process.launcher, "launch", fake_launch)
+    folder, pid = demo_process.launch_demo("default-simulated")
     assert pid == 4242
     assert launched["command"][-4:] == ["pluralign_core.cli", "demo", "--dataset-id", "default-simulated"]
-    status = demo.demo_status("default-simulated")
+    status = demo_process.demo_status("default-simulated")
     assert status["state"] == "planned" and status["running"]  # within the start-up grace
     assert folder == demo.demo_folder(demo.DemoConfig(dataset_id="default-simulated"))

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
-from pluralign_core.experiments import demo
+from pluralign_core.experiments import demo, demo_process
 from pluralign_core.launcher import process_start_time
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
@@ -39,7 +39,7 @@ def test_button_launches_the_demo_and_progress_survives_a_reload(home_store, mon
         launched.append(list(command))
         return Process()
 
-    monkeypatch.setattr(demo.launcher, "launch", fake_launch)
+    monkeypatch.setattr(demo_process.launcher, "launch", fake_launch)
     at = open_home()
     at.button(key="home_build_demo").click().run()
     assert not at.exception, at.exception
