@@ -202,3 +202,24 @@ def test_launch_runs_the_cli_in_the_background(pluralign_home, monkeypatch) -> N
     status = demo_process.demo_status("default-simulated")
     assert status["state"] == "planned" and status["running"]  # within the start-up grace
     assert folder == demo.demo_folder(demo.DemoConfig(dataset_id="default-simulated"))
+
+
+def test_the_start_s_sft_steps_move_the_progress_bar(pluralign_home, tiny_model_dir) -> None:
+    import time
+
+    from pluralign_core.experiments.unaligned_start import start_folder
+    from pluralign_core.training.callbacks import LOG_FILE
+
+    config = tiny_config(tiny_model_dir)
+
+    def slow_start(store, start_config, progress):
+        log = start_folder(start_config) / "run" / LOG_FILE
+        log.parent.mkdir(parents=True)
+        log.write_text(json.dumps({"event": "log", "step": 20, "max_steps": 50}) + "\n")
+        time.sleep(3.5)
+        return tiny_model_dir
+
+    seen: list[tuple[float, str]] = []
+    steps = demo.DemoSteps(build_start=slow_start)
+    demo._build_start_watched(steps, None, config.start_config(), lambda f, m: seen.append((f, m)))
+    assert (pytest.approx(0.05 + 0.7 * 20 / 50), "SFT step 20/50") in seen
