@@ -306,6 +306,12 @@ def _build_start_watched(
 
     log = start_folder(config) / "run" / LOG_FILE
     finished = threading.Event()
+    highest = [0.0]  # the bar never moves back (the log's last step stays while the start is checked)
+
+    def forward(fraction: float, message: str) -> None:
+        if fraction >= highest[0]:
+            highest[0] = fraction
+            progress(fraction, message)
 
     def watch() -> None:
         while not finished.wait(3.0):
@@ -313,12 +319,12 @@ def _build_start_watched(
             if steps_done:
                 last = steps_done[-1]
                 fraction = 0.05 + 0.7 * last["step"] / last["max_steps"]
-                progress(fraction, f"SFT step {last['step']}/{last['max_steps']}")
+                forward(fraction, f"SFT step {last['step']}/{last['max_steps']}")
 
     watcher = threading.Thread(target=watch, name="demo-start-progress", daemon=True)
     watcher.start()
     try:
-        return Path(steps.build_start(store, config, progress))
+        return Path(steps.build_start(store, config, forward))
     finally:
         finished.set()
         watcher.join()
