@@ -306,11 +306,11 @@ def _build_start_watched(
 
     log = start_folder(config) / "run" / LOG_FILE
     finished = threading.Event()
-    highest = [0.0]  # the bar never moves back (the log's last step stays while the start is checked)
+    last: list[Any] = [0.0, ""]  # the bar never moves back, and a step is reported once
 
     def forward(fraction: float, message: str) -> None:
-        if fraction >= highest[0]:
-            highest[0] = fraction
+        if fraction >= last[0] and [fraction, message] != last:
+            last[:] = [fraction, message]
             progress(fraction, message)
 
     def watch() -> None:
