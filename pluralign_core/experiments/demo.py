@@ -47,10 +47,10 @@ from pluralign_core.experiments.unaligned_start import (
     start_folder,
 )
 from pluralign_core.models.base import EMBEDDED_MODEL
+from pluralign_core.progress import ProgressCallback
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
 
-ProgressCallback = Callable[[float, str], None]
 STATE_FILE = "demo.json"
 LOG_FILE = "demo.log"
 MATRIX_CSV = "alignment_matrix.csv"
