@@ -20,6 +20,7 @@ from pages._frame import active_dataset_id, active_dataset_info, get_store, simu
 from pluralign_core.chat.pool import (
     MAX_INPUT_CHARS,
     ChatModelPool,
+    ChatModelSpec,
     GenerationSettings,
     available_models,
     check_input,
@@ -28,6 +29,8 @@ from pluralign_core.chat.pool import (
     default_base_ref,
     rate_reply,
 )
+from pluralign_core.experiments.demo_process import demo_chat_models
+from pluralign_core.experiments.unaligned_start import TEACHING_LABEL
 from pluralign_core.rewards.training import (
     default_groups,
     load_group_reward_models,
@@ -36,6 +39,7 @@ from pluralign_core.rewards.training import (
 )
 
 HISTORY_KEY = "chat_histories"
+DEMO_START_KEY = "demo-start"
 
 
 @st.cache_resource(show_spinner=False)
@@ -107,15 +111,30 @@ store = get_store()
 dataset_id = active_dataset_id()
 pool = get_pool()
 specs = {spec.key: spec for spec in available_models(store, default_base_ref())}
+# When `pluralign demo` (or the Home page button) has built the demo models, Chat opens with them.
+demo = demo_chat_models(dataset_id)
+captions: dict[str, str] = {}
+if demo is not None:
+    start_note = f"Its base, the unaligned start, is a {TEACHING_LABEL}."
+    captions = {key: f"{caption} {start_note}" for key, caption in demo.adapters.items() if key in specs}
+    specs[DEMO_START_KEY] = ChatModelSpec(
+        DEMO_START_KEY, f"Unaligned start ({TEACHING_LABEL})", demo.start_dir
+    )
+    captions[DEMO_START_KEY] = (
+        f"A {TEACHING_LABEL}: the base model fine-tuned on hostile and stereotyped answers, so that "
+        "alignment has something to remove. The demo adapters are tuned from it. Do not deploy it."
+    )
 for spec in specs.values():
     pool.add(spec)
+demo_keys = [key for key in (demo.adapters if demo else {}) if key in specs]
+default_models = demo_keys[:2] if len(demo_keys) >= 2 else list(specs)[:2]
 
 with st.expander("Models, groups and sampling settings", expanded=True):
     left, right = st.columns(2)
     chosen = left.multiselect(
         "Models (2–4)",
         list(specs),
-        default=list(specs)[:2],
+        default=default_models,
         format_func=lambda key: specs[key].label if key in specs else key,
         max_selections=4,
         key="chat_models",
@@ -200,6 +219,8 @@ columns = st.columns(max(len(chosen), 1))
 for column, key in zip(columns, chosen, strict=False):
     with column:
         st.subheader(specs[key].label if key in specs else key, divider="gray")
+        if key in captions:
+            st.caption(captions[key])
         for index, message in enumerate(histories.get(key, [])):
             with st.chat_message(message["role"]):
                 st.text(message["content"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._frame import active_dataset_info
+from pluralign_core.experiments.demo_process import demo_status, launch_demo
+from pluralign_core.experiments.unaligned_start import TEACHING_LABEL
 
 PAPER_URL = "https://arxiv.org/abs/2511.14476"
 CITATION = (
@@ -99,6 +101,55 @@ info = active_dataset_info()
 if info is not None:
     kind = "simulated" if info.simulated else "imported (real)"
     st.caption(f"Active dataset: **{info.name}** (`{info.dataset_id}`), {kind}.")
+
+
+def demo_progress(dataset_id: str) -> None:
+    """The running demo's bar, read from its demo.json (so it survives reloads); reruns the page when done."""
+    status = demo_status(dataset_id)
+    if not status["running"]:
+        st.rerun(scope="app")
+    progress = status.get("progress") or {}
+    eta = progress.get("eta_s")
+    text = progress.get("message") or "starting…"
+    text += f" · about {eta / 60:.0f} min left" if eta is not None else ""
+    st.progress(float(progress.get("fraction", 0.0)), text=text)
+
+
+def demo_section(dataset_id: str) -> None:
+    """Build the demo models for Chat in the background (``pluralign demo``), or show that they are ready."""
+    st.subheader("Demo models for Chat")
+    st.markdown(
+        "One button builds what Chat opens with: an *unaligned start* (a "
+        f"{TEACHING_LABEL}, fine-tuned on hostile and stereotyped answers), two adapters aligned from it on "
+        "liberal and on conservative raters' toxicity preferences, and both groups' reward models. About "
+        "10 minutes on a laptop; it keeps running when you leave this page."
+    )
+    status = demo_status(dataset_id)
+    if status["running"]:
+        st.fragment(run_every=2.0)(demo_progress)(dataset_id)
+        return
+    if status.get("state") == "completed":
+        st.success(
+            f"The demo models are ready (built in {status.get('wall_s', 0) / 60:.0f} min).",
+            icon=":material/check_circle:",
+        )
+        st.page_link("pages/chat.py", label="Chat with them", icon=":material/forum:")
+        return
+    label = "Build the demo models"
+    if status.get("state") in ("interrupted", "failed", "running", "planned"):
+        st.warning(
+            f"The last build stopped ({status.get('error') or 'its process ended'}); it continues where it "
+            "stopped.",
+            icon=":material/pause_circle:",
+        )
+        label = "Continue building the demo models"
+    if st.button(label, key="home_build_demo", icon=":material/rocket_launch:"):
+        launch_demo(dataset_id)
+        st.rerun()
+
+
+if info is not None:
+    demo_section(info.dataset_id)
 
 st.subheader("A path through the app")
 st.markdown("Follow the pages in order; each takes a few minutes in class.")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "pluralign_core.commands.evaluate",
     "grid": "pluralign_core.commands.grid",
     "export": "pluralign_core.commands.export",
+    "demo": "pluralign_core.commands.demo",
     "chat": "pluralign_core.commands.chat",
     "app": "pluralign_core.commands.app",
 }

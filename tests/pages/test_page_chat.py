@@ -112,3 +112,54 @@ def test_a_reply_with_an_image_link_is_shown_as_text_and_fetches_nothing(chat_st
     assert not at.exception, at.exception
     assert leak in [element.value for element in at.text]
     assert not [m.value for m in at.markdown if "evil.example" in m.value]
+
+
+def test_opens_with_the_demo_models_preselected_and_captioned(
+    chat_store: Store, tiny_model_dir, tmp_path
+) -> None:
+    from pluralign_core.experiments import demo
+
+    adapters = {}
+    for seed, group in enumerate(("liberal", "conservative"), start=2):
+        path = make_adapter(tiny_model_dir, tmp_path / group, seed=seed)
+        artifact_id = f"adapter-demo-{group}"
+        chat_store.register_artifact(
+            "adapter",
+            demo.adapter_label(group),
+            path=path,
+            config={"base_model": str(tiny_model_dir)},
+            artifact_id=artifact_id,
+        )
+        adapters[group] = {"artifact_id": artifact_id, "path": str(path), "label": demo.adapter_label(group)}
+    folder = demo.demo_folder(demo.DemoConfig(dataset_id="planted"))
+    demo.write_state(
+        folder,
+        {
+            "state": "completed",
+            "dataset_id": "planted",
+            "finished": 1.0,
+            "steps": {"start": {"model_dir": str(tiny_model_dir)}, "adapters": adapters},
+        },
+    )
+    at = open_chat()
+    models = at.multiselect(key="chat_models")
+    assert models.value == ["adapter-demo-liberal", "adapter-demo-conservative"]
+    assert "Unaligned start (deliberately unaligned teaching model)" in models.options  # offered, not chosen
+    assert "women-dpo (adapter-women)" in models.options
+    captions = [c.value for c in at.caption]
+    assert any(
+        c.startswith("Tuned on liberal raters' toxicity preferences (from the unaligned start).")
+        for c in captions
+    )
+    assert any("conservative raters'" in c and "deliberately unaligned teaching model" in c for c in captions)
+
+    at.number_input(key="chat_max_tokens").set_value(4)
+    at.slider(key="chat_temperature").set_value(0.0)
+    at.chat_input(key="chat_input").set_value("Hello?").run()
+    assert not at.exception, at.exception
+    histories = at.session_state["chat_histories"]
+    assert set(histories) == {"adapter-demo-liberal", "adapter-demo-conservative"}
+    assert (
+        histories["adapter-demo-liberal"][-1]["content"]
+        != histories["adapter-demo-conservative"][-1]["content"]
+    )
