@@ -32,8 +32,10 @@ import pandas as pd
 
 from pluralign_core import paths
 from pluralign_core.rewards.config import RewardModelConfig
+from pluralign_core.rewards.encoder import HiddenStateFeatures
 from pluralign_core.rewards.features import TextFeatures
 from pluralign_core.rewards.model import RewardModel, load_reward_model
+from pluralign_core.rewards.validation import write_card
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
 
@@ -41,11 +43,12 @@ ProgressCallback = Callable[[float, str], None]
 
 
 def group_response_means(store: Store, config: RewardModelConfig) -> pd.DataFrame:
-    """One row per rated response: ``response_id, prompt_id, text, split, mean, n`` for the selection."""
+    """One row per rated response: ``response_id, prompt_id, prompt_text, text, split, mean, n``."""
     condition, params = config.rater_selection.where_sql(config.dataset_id, "g.rater_id")
     return store.query(
         f"""
         SELECT g.response_id, any_value(s.prompt_id) AS prompt_id, any_value(s.text) AS text,
+               coalesce(any_value(p.text), '') AS prompt_text,
                any_value(p.split) AS split, avg(g.score)::DOUBLE AS mean, count(*) AS n
         FROM ratings g
         JOIN responses s ON s.dataset_id = g.dataset_id AND s.response_id = g.response_id
@@ -114,6 +117,15 @@ def quality_metrics(prompt_ids: Sequence[Any], observed: np.ndarray, predicted: 
     }
 
 
+def fit_features(train: pd.DataFrame, config: RewardModelConfig) -> TextFeatures | HiddenStateFeatures:
+    """The feature transform ``config.features`` names, fitted on the training responses."""
+    if config.features == "hidden_states":
+        return HiddenStateFeatures.fit(
+            list(train.prompt_text), list(train.text), config.encoder_model, config.encoder_layer
+        )
+    return TextFeatures.fit(list(train.text), config)
+
+
 def default_name(config: RewardModelConfig) -> str:
     return f"{config.rater_selection.label} · {config.dimension}"
 
@@ -147,9 +159,14 @@ def train_reward_model(
         )
     held = heldout_mask(frame, config)
     train, test = frame[~held], frame[held]
-    features = TextFeatures.fit(list(train.text), config)
+    features = fit_features(train, config)
+    matrix = (
+        features.transform(list(train.text), list(train.prompt_text))
+        if isinstance(features, HiddenStateFeatures)
+        else features.transform(list(train.text))
+    )
     regressor = Ridge(alpha=config.alpha)
-    regressor.fit(features.transform(list(train.text)), train["mean"].to_numpy(float), sample_weight=train.n)
+    regressor.fit(matrix, train["mean"].to_numpy(float), sample_weight=train.n)
     model = RewardModel(
         config=config,
         features=features,
@@ -162,7 +179,7 @@ def train_reward_model(
         dimension_label=dimension.label or dimension.name,
         name=name or default_name(config),
     )
-    predicted = model.predict(None, list(test.text))
+    predicted = model.predict(list(test.prompt_text), list(test.text))
     metrics = quality_metrics(
         list(test.prompt_id.fillna(test.response_id)), test["mean"].to_numpy(), predicted
     )
@@ -180,6 +197,7 @@ def train_reward_model(
     model.metrics = metrics
     folder = paths.subdir("reward_models") / paths.safe_name(f"{config.dataset_id}-{model.name}")
     model.save(folder)
+    write_card(store, model)
     if register:
         existing = store.artifacts("reward_model", config.dataset_id)
         existing = existing[existing.name == model.name]
