@@ -136,3 +136,25 @@ def test_card_says_why_when_the_dataset_cannot_validate(store):
     card = json.loads((model.path / CARD_JSON).read_text())
     assert "no held-out prompts with intended response levels" in card["unavailable"]
     assert "Not validated" in card_markdown(card)
+
+
+class _InsultClassifier:
+    name = "insult-counter"
+
+    def score(self, texts, languages=None):
+        return count_insults(None, texts, languages) / 3
+
+
+def test_evaluator_cards_list_the_classifier_and_every_reward_model(validation_store):
+    from pluralign_core.evaluation.validation import evaluator_cards
+
+    model = train_reward_model(validation_store, RewardModelConfig("val", "toxicity", char_ngrams=(0, 0)))
+    cards = evaluator_cards(validation_store, "val", classifier=_InsultClassifier())
+    assert [c["evaluator"] for c in cards] == ["insult-counter", model.name]
+    assert cards[0]["languages"]["de"]["pairwise_accuracy"] == 0.75
+    assert cards[1]["artifact_id"] == model.artifact_id
+    (model.path / CARD_JSON).unlink()
+    assert (
+        "retrain"
+        in evaluator_cards(validation_store, "val", classifier=_InsultClassifier())[1]["unavailable"]
+    )
