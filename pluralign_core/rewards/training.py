@@ -6,12 +6,17 @@ on, and reports its quality on held-out prompts (Pearson/Spearman correlation an
 models are the GRPO reward functions (one dimension, or a weighted :class:`CombinedReward`), and evaluation
 and chat reuse them to show how each group would rate a generated reply.
 
-Why TF-IDF + ridge regression:
+Why a ridge regression over one of two feature kinds (``RewardModelConfig.features``):
 
-* The features are scikit-learn TF-IDF counts over word 1-2-grams *and* character 3-5-grams (within word
+* ``hidden_states`` (:mod:`.encoder`): the embedded model's pooled hidden states of the answer read as the
+  reply to its prompt. It ranks the held-out reference answers better in both languages and does not
+  mistake junk for a kind reply (numbers in each model's evaluator card, :mod:`.validation`, and in
+  ``bench/bench_evaluators.py``), at the price of one forward pass per (prompt, answer), cached.
+* ``tfidf``: scikit-learn TF-IDF counts over word 1-2-grams *and* character 3-5-grams (within word
   boundaries) of the response text. Character n-grams carry German compounds and inflections as well as
   English words, so one recipe serves both study languages; nothing is downloaded, and a model trains in
-  about a second on a CPU, which keeps "train the reward models for this group" an interactive button.
+  about a second on a CPU. It reads the answer alone, so text unlike the training answers (empty,
+  repeated, cut off) lands near the mean rating, whatever the prompt.
 * The regressor is a ridge (L2) linear regression. The study has only a few hundred distinct responses per
   dataset and the group signal is a shift in mean ratings, so a strongly regularised linear model is the
   honest choice: it cannot memorise responses, its weights are inspectable (which n-grams make women rate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pluralign_core.evaluation.config import CLASSIFIER_SCORER, SUMMARY_WITH_ANSWERS, EvaluationConfig
@@ -20,6 +20,7 @@ def test_repetition_rate_by_hand():
     assert repetition_rate("") == 0.0 and words(None) == []
 
 
+@settings(deadline=None, max_examples=60)  # shared CPUs: no per-example time limit
 @given(st.lists(st.sampled_from(["a", "b", "c", "word", "no"]), max_size=40))
 def test_repetition_is_a_share(tokens):
     rate = repetition_rate(" ".join(tokens))
