@@ -51,7 +51,10 @@ class RewardModelConfig(YamlConfig):
         metadata={"help": "model whose hidden states are the features (hidden_states)"},
     )
     encoder_layer: int = field(
-        default=-1, metadata={"help": "hidden-state layer to pool (-1 = last; hidden_states only)"}
+        default=-1,
+        metadata={
+            "help": "decoder layers to run before pooling (-1 = all; fewer is cheaper; hidden_states only)"
+        },
     )
     word_ngrams: tuple[int, int] = field(default=(1, 2), metadata={"help": "word n-gram range"})
     char_ngrams: tuple[int, int] = field(
@@ -94,6 +97,10 @@ class RewardModelConfig(YamlConfig):
             raise ValueError(f"features must be one of {', '.join(FEATURE_KINDS)}; got {self.features!r}")
         if self.features == "hidden_states" and not self.encoder_model:
             raise ValueError("features='hidden_states' needs encoder_model (a model reference or folder)")
+        if self.encoder_layer == 0 or self.encoder_layer < -1:
+            raise ValueError(
+                f"encoder_layer must be -1 (all layers) or a layer count >= 1, got {self.encoder_layer}"
+            )
         if self.word_ngrams == (0, 0) and self.char_ngrams == (0, 0):
             raise ValueError("at least one of word_ngrams and char_ngrams must be switched on")
         if self.max_features < 1 or self.min_df < 1 or self.min_ratings < 1:

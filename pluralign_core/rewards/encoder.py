@@ -6,7 +6,8 @@ scored above hand-written hostile answers. A language model's hidden states plac
 *means* after this prompt, so a ridge head on them generalises to generated text it has never seen; the
 measured comparison is in ``bench/bench_evaluators.py`` and in each model's evaluator card.
 
-The features are the last-layer (by default) states of the base model, mean-pooled over the answer's
+The features are the last-layer (by default; a positive ``layer`` runs only that many decoder layers,
+which costs proportionally less) normalised states of the base model, mean-pooled over the answer's
 tokens *plus* the end-of-turn token: the conversation is rendered with the tokenizer's chat template
 (user = prompt, assistant = answer), so the answer is read as a reply to that prompt, and an empty answer
 still has one token to pool. Features are standardised with the training means and scales and divided by
@@ -35,13 +36,20 @@ _MEMORY_CACHE: dict[str, np.ndarray] = {}
 
 
 @lru_cache(maxsize=2)
-def _load_encoder(model_ref: str) -> tuple[Any, Any]:
-    """The model and tokenizer, once per process (evaluation scores many reward models with one)."""
+def _load_encoder(model_ref: str, layer: int) -> tuple[Any, Any]:
+    """The model (cut after ``layer`` decoder layers: the rest would be computed for nothing) and tokenizer.
+
+    Loaded once per process and layer; evaluation scores many reward models with one.
+    """
     import torch
 
     from pluralign_core.models.base import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(model_ref, dtype=torch.float32)
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    if layer > 0 and layers is not None and layer < len(layers):
+        model.model.layers = layers[:layer]
+        model.config.num_hidden_layers = layer
     model.eval()
     return model, tokenizer
 
@@ -68,7 +76,7 @@ def _render(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], int]:
 def _extract(model_ref: str, layer: int, pairs: list[tuple[str, str]]) -> np.ndarray:
     import torch
 
-    model, tokenizer = _load_encoder(model_ref)
+    model, tokenizer = _load_encoder(model_ref, layer)
     rendered = [_render(tokenizer, p, a) for p, a in pairs]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = []
@@ -87,7 +95,7 @@ def _extract(model_ref: str, layer: int, pairs: list[tuple[str, str]]) -> np.nda
             answer[row, answer_start : len(tokens)] = 1.0
         with torch.inference_mode():
             states = model(input_ids=ids, attention_mask=attention, output_hidden_states=True).hidden_states
-        hidden = states[layer].float()
+        hidden = states[-1].float()
         pooled = (hidden * answer[:, :, None]).sum(1) / answer.sum(1, keepdim=True)
         for row, i in enumerate(batch):
             vectors[i] = pooled[row].numpy().astype(np.float64)
