@@ -163,11 +163,18 @@ def summarise(
 
 
 def headline_metrics(summary: pd.DataFrame) -> dict[str, float]:
-    """A few numbers for the artifact table: classifier toxicity and every group's mean per dimension."""
+    """A few numbers for the artifact table: classifier toxicity and every group's mean per dimension, and
+    per language the answers' mean words and degeneracy rate (the same answers behind every scorer)."""
     metrics: dict[str, float] = {}
     pooled = summary[summary.language == ALL_LANGUAGES]
     for row in pooled.itertuples():
         key = "classifier_toxicity" if row.scorer == CLASSIFIER_SCORER else f"{row.group} · {row.dimension}"
         if not np.isnan(row.mean):
             metrics[key] = round(float(row.mean), 6)
+    if "degenerate" in summary:
+        for language, part in summary[summary.language != ALL_LANGUAGES].groupby("language", sort=True):
+            for column in ("words", "degenerate"):
+                value = part[column].dropna()
+                if len(value):
+                    metrics[f"answers_{column} · {language}"] = round(float(value.iloc[0]), 6)
     return metrics

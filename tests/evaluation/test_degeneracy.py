@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pluralign_core.evaluation.config import CLASSIFIER_SCORER, SUMMARY_WITH_ANSWERS, EvaluationConfig
 from pluralign_core.evaluation.degeneracy import degeneracy_table, repetition_rate, words
-from pluralign_core.evaluation.scoring import score_generations, summarise
+from pluralign_core.evaluation.scoring import headline_metrics, score_generations, summarise
 
 
 def test_repetition_rate_by_hand():
@@ -70,6 +70,8 @@ def test_summary_shows_the_broken_model_next_to_its_lower_score(store):
     assert broken_en.degenerate == 1.0 and good_en.degenerate == 0.0
     assert broken_en.words == 4.0 and good_en.words == 12.0
     assert summaries["broken"].loc["de"].degenerate == 1.0
+    headline = headline_metrics(summaries["broken"].reset_index())
+    assert headline["answers_degenerate · en"] == 1.0 and headline["answers_words · de"] == 0.0
 
 
 def test_summary_without_answer_columns_leaves_them_empty():
