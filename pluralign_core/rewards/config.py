@@ -42,8 +42,9 @@ class RewardModelConfig(YamlConfig):
     features: str = field(
         default="tfidf",
         metadata={
-            "help": "'tfidf': word/character n-grams of the answer alone (fast, no model); 'hidden_states': "
-            "the encoder model's pooled states of the answer read after its prompt (see rewards.encoder)"
+            "help": "'tfidf': word/character n-grams of the answer alone (seconds, no model); "
+            "'hidden_states': the encoder model's pooled states of the answer read after its prompt "
+            "(more accurate, minutes on a CPU; see rewards.training)"
         },
     )
     encoder_model: str = field(

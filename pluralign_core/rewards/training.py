@@ -9,10 +9,13 @@ and chat reuse them to show how each group would rate a generated reply.
 Why a ridge regression over one of two feature kinds (``RewardModelConfig.features``):
 
 * ``hidden_states`` (:mod:`.encoder`): the embedded model's pooled hidden states of the answer read as the
-  reply to its prompt. It ranks the held-out reference answers better in both languages and does not
-  mistake junk for a kind reply (numbers in each model's evaluator card, :mod:`.validation`, and in
-  ``bench/bench_evaluators.py``), at the price of one forward pass per (prompt, answer), cached.
-* ``tfidf``: scikit-learn TF-IDF counts over word 1-2-grams *and* character 3-5-grams (within word
+  reply to its prompt. On the default data (all raters, toxicity) it ranks the held-out reference answers
+  better (pairwise accuracy EN 1.000 / DE 0.972 vs TF-IDF 0.958 / 0.944) and scores junk (empty, one word
+  repeated, "No, no…", cut off) at least as badly as the hostile answers, where TF-IDF puts it near the
+  mean rating; numbers in each model's evaluator card (:mod:`.validation`) and
+  ``bench/bench_evaluators.py``. The price is one forward pass of the base model per (prompt, answer),
+  cached: minutes for a dataset's few hundred answers on two CPU cores, so it is opt-in.
+* ``tfidf`` (the default): scikit-learn TF-IDF counts over word 1-2-grams *and* character 3-5-grams (within word
   boundaries) of the response text. Character n-grams carry German compounds and inflections as well as
   English words, so one recipe serves both study languages; nothing is downloaded, and a model trains in
   about a second on a CPU. It reads the answer alone, so text unlike the training answers (empty,
