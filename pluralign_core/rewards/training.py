@@ -18,8 +18,8 @@ Why a ridge regression over one of two feature kinds (``RewardModelConfig.featur
 * ``tfidf`` (the default): scikit-learn TF-IDF counts over word 1-2-grams *and* character 3-5-grams
   (within word boundaries) of the response text. Character n-grams carry German compounds and
   inflections as well as English words, so one recipe serves both study languages; nothing is
-  downloaded, and a model trains in about a second on a CPU. It reads the answer alone, so text unlike the training answers (empty,
-  repeated, cut off) lands near the mean rating, whatever the prompt.
+  downloaded, and a model trains in about a second on a CPU. It reads the answer alone, so text unlike
+  the training answers (empty, repeated, cut off) lands near the mean rating, whatever the prompt.
 * The regressor is a ridge (L2) linear regression. The study has only a few hundred distinct responses per
   dataset and the group signal is a shift in mean ratings, so a strongly regularised linear model is the
   honest choice: it cannot memorise responses, its weights are inspectable (which n-grams make women rate
