@@ -16,6 +16,7 @@ import yaml
 
 from pluralign_core import paths
 from pluralign_core.config_base import TextList, YamlConfig
+from pluralign_core.evaluation.degeneracy import DEGENERACY_COLUMNS
 
 CONFIG_FILE = "config.yaml"
 GENERATIONS_FILE = "generations.jsonl"
@@ -38,6 +39,8 @@ SUMMARY_COLUMNS = [
     "ci_high",
     "n",
 ]
+# beside every score: the answers' mean words, repetition and degeneracy rate (see :mod:`.degeneracy`)
+SUMMARY_WITH_ANSWERS = [*SUMMARY_COLUMNS, *DEGENERACY_COLUMNS]
 
 
 @dataclass

@@ -23,8 +23,8 @@ from pluralign_core.evaluation.config import (
     CONFIG_FILE,
     GENERATIONS_FILE,
     SCORES_FILE,
-    SUMMARY_COLUMNS,
     SUMMARY_FILE,
+    SUMMARY_WITH_ANSWERS,
     EvaluationConfig,
     read_config,
 )
@@ -88,7 +88,7 @@ def load_result(folder: Path | str) -> EvaluationResult:
     generations = pd.read_json(folder / GENERATIONS_FILE, orient="records", lines=True, dtype=False)
     scores = pd.read_parquet(folder / SCORES_FILE)
     payload = json.loads((folder / SUMMARY_FILE).read_text("utf-8"))
-    summary = pd.DataFrame(payload.pop("summary", []), columns=SUMMARY_COLUMNS)
+    summary = pd.DataFrame(payload.pop("summary", []), columns=SUMMARY_WITH_ANSWERS)
     return EvaluationResult(
         str(payload.get("evaluation_id", folder.name)), config, generations, scores, summary, folder, payload
     )

@@ -4,7 +4,9 @@ Every answer is scored by the independent toxicity classifier
 (:mod:`pluralign_core.evaluation.toxicity_classifier`) and by the group reward models ("how would group G
 rate this on dimension D?"). The summary gives per scorer, group, dimension and language the mean with a
 bootstrap confidence interval over prompts: prompts are the unit that varies, the answers to one prompt
-are not independent draws.
+are not independent draws. Beside every score sit the answers' mean length in words, repetition and
+degeneracy rate (:mod:`pluralign_core.evaluation.degeneracy`), so a broken model cannot pass for a less
+toxic one.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pluralign_core.evaluation.config import (
     ALL_LANGUAGES,
     CLASSIFIER_GROUP,
     CLASSIFIER_SCORER,
-    SUMMARY_COLUMNS,
+    SUMMARY_WITH_ANSWERS,
     EvaluationConfig,
 )
+from pluralign_core.evaluation.degeneracy import DEGENERACY_COLUMNS, degeneracy_table
 from pluralign_core.store.database import Store
 
 
@@ -30,14 +33,21 @@ def score_generations(
     """Long table: one row per (generation, scorer, group, dimension) with the raw score.
 
     Classifier rows have scorer ``toxicity_classifier`` and a probability in [0, 1]; reward-model rows
-    carry the reward model's artifact id as scorer, its group label and the predicted mean rating.
+    carry the reward model's artifact id as scorer, its group label and the predicted mean rating. Every
+    row also carries its answer's ``words``, ``repetition`` and ``degenerate`` flag.
     """
     from pluralign_core.rewards.model import load_reward_model
     from pluralign_core.rewards.training import registered_reward_models
 
     rows = []
-    keys = generations[["prompt_id", "prompt_key", "language"]]
     texts = list(generations.response)
+    keys = pd.concat(
+        [
+            generations[["prompt_id", "prompt_key", "language"]].reset_index(drop=True),
+            degeneracy_table(texts),
+        ],
+        axis=1,
+    )
     if config.toxicity_classifier and texts:
         if classifier is None:
             from pluralign_core.evaluation.toxicity_classifier import default_classifier
@@ -89,6 +99,7 @@ def score_generations(
         "scale_min",
         "scale_max",
         "score",
+        *DEGENERACY_COLUMNS,
     ]
     if not rows:
         return pd.DataFrame(columns=columns)
@@ -116,9 +127,10 @@ def bootstrap_ci(
 def summarise(
     scores: pd.DataFrame, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
 ) -> pd.DataFrame:
-    """Per scorer, group, dimension and language (plus ``all`` languages): mean, CI and count."""
+    """Per scorer, group, dimension and language (plus ``all`` languages): mean, CI, count, and the
+    answers' mean words, repetition and degeneracy rate (NaN when ``scores`` lacks those columns)."""
     if scores.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+        return pd.DataFrame(columns=SUMMARY_WITH_ANSWERS)
     rows = []
     keys = ["scorer", "group", "dimension"]
     for (scorer, group, dimension), part in scores.groupby(keys, sort=True):
@@ -141,17 +153,28 @@ def summarise(
                     low,
                     high,
                     len(subset),
+                    *(
+                        float(subset[c].mean()) if c in subset and len(subset) else float("nan")
+                        for c in DEGENERACY_COLUMNS
+                    ),
                 ]
             )
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return pd.DataFrame(rows, columns=SUMMARY_WITH_ANSWERS)
 
 
 def headline_metrics(summary: pd.DataFrame) -> dict[str, float]:
-    """A few numbers for the artifact table: classifier toxicity and every group's mean per dimension."""
+    """A few numbers for the artifact table: classifier toxicity and every group's mean per dimension, and
+    per language the answers' mean words and degeneracy rate (the same answers behind every scorer)."""
     metrics: dict[str, float] = {}
     pooled = summary[summary.language == ALL_LANGUAGES]
     for row in pooled.itertuples():
         key = "classifier_toxicity" if row.scorer == CLASSIFIER_SCORER else f"{row.group} · {row.dimension}"
         if not np.isnan(row.mean):
             metrics[key] = round(float(row.mean), 6)
+    if "degenerate" in summary:
+        for language, part in summary[summary.language != ALL_LANGUAGES].groupby("language", sort=True):
+            for column in ("words", "degenerate"):
+                value = part[column].dropna()
+                if len(value):
+                    metrics[f"answers_{column} · {language}"] = round(float(value.iloc[0]), 6)
     return metrics

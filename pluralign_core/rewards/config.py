@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pluralign_core.config_base import YamlConfig
+from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.store.selection import RaterSelection
 
 FORMAT_VERSION = 1
@@ -17,6 +18,9 @@ CONFIG_FILE = "config.yaml"
 META_FILE = "reward_model.json"
 VOCAB_FILE = "vocabulary.json"
 WEIGHTS_FILE = "weights.npz"
+CARD_JSON = "evaluator_card.json"
+CARD_MARKDOWN = "evaluator_card.md"
+FEATURE_KINDS = ("tfidf", "hidden_states")
 
 
 @dataclass
@@ -34,6 +38,24 @@ class RewardModelConfig(YamlConfig):
     selection: dict[str, Any] = field(
         default_factory=dict,
         metadata={"help": "rater selection (RaterSelection.to_dict()); empty means all raters"},
+    )
+    features: str = field(
+        default="tfidf",
+        metadata={
+            "help": "'tfidf': word/character n-grams of the answer alone (seconds, no model); "
+            "'hidden_states': the encoder model's pooled states of the answer read after its prompt "
+            "(more accurate, minutes on a CPU; see rewards.training)"
+        },
+    )
+    encoder_model: str = field(
+        default=EMBEDDED_MODEL,
+        metadata={"help": "model whose hidden states are the features (hidden_states)"},
+    )
+    encoder_layer: int = field(
+        default=-1,
+        metadata={
+            "help": "decoder layers to run before pooling (-1 = all; fewer is cheaper; hidden_states only)"
+        },
     )
     word_ngrams: tuple[int, int] = field(default=(1, 2), metadata={"help": "word n-gram range"})
     char_ngrams: tuple[int, int] = field(
@@ -72,6 +94,14 @@ class RewardModelConfig(YamlConfig):
                 raise ValueError(
                     f"{name} must be (low, high) with 1 <= low <= high, or (0, 0); got {low, high}"
                 )
+        if self.features not in FEATURE_KINDS:
+            raise ValueError(f"features must be one of {', '.join(FEATURE_KINDS)}; got {self.features!r}")
+        if self.features == "hidden_states" and not self.encoder_model:
+            raise ValueError("features='hidden_states' needs encoder_model (a model reference or folder)")
+        if self.encoder_layer == 0 or self.encoder_layer < -1:
+            raise ValueError(
+                f"encoder_layer must be -1 (all layers) or a layer count >= 1, got {self.encoder_layer}"
+            )
         if self.word_ngrams == (0, 0) and self.char_ngrams == (0, 0):
             raise ValueError("at least one of word_ngrams and char_ngrams must be switched on")
         if self.max_features < 1 or self.min_df < 1 or self.min_ratings < 1:

@@ -1,6 +1,7 @@
 """A trained group reward model (:class:`RewardModel`): prediction, reward orientation and its files.
 
-Files users may share are never pickles: the vocabularies and idf weights are JSON, the ridge weights a
+Files users may share are never pickles: the vocabularies and idf weights (or the hidden-state encoder's
+reference and feature scaling) are JSON, the ridge weights a
 plain ``.npz`` loaded with ``allow_pickle=False``; :func:`load_reward_model` rebuilds the exact same
 transform, so a round trip gives identical predictions.
 """
@@ -25,6 +26,7 @@ from pluralign_core.rewards.config import (
     WEIGHTS_FILE,
     RewardModelConfig,
 )
+from pluralign_core.rewards.encoder import HiddenStateFeatures
 from pluralign_core.rewards.features import TextFeatures
 from pluralign_core.store.selection import RaterSelection
 
@@ -34,7 +36,7 @@ class RewardModel:
     """A trained group reward model: text features, linear weights and what they mean."""
 
     config: RewardModelConfig
-    features: TextFeatures
+    features: TextFeatures | HiddenStateFeatures
     coef: np.ndarray
     intercept: float
     higher_is_better: bool
@@ -62,8 +64,8 @@ class RewardModel:
     def predict(self, prompts: Sequence[str] | None, responses: Sequence[str]) -> np.ndarray:
         """Predicted mean score of the group on the dataset's scale (clipped to it), one per response.
 
-        ``prompts`` is accepted for a uniform reward interface; the features read the response only,
-        because the study's raters judged the response text (its prompt context is shared by all groups).
+        TF-IDF features read the response only; hidden-state features read it as the reply to its prompt
+        (``prompts=None`` reads every response as a reply to an empty message).
         """
         if isinstance(responses, str):
             raise TypeError("predict() takes a sequence of responses, not a single string")
@@ -71,7 +73,11 @@ class RewardModel:
             raise ValueError(f"got {len(prompts)} prompts for {len(responses)} responses")
         if len(responses) == 0:
             return np.zeros(0)
-        matrix = self.features.transform([str(r) for r in responses])
+        texts = [str(r) for r in responses]
+        if isinstance(self.features, HiddenStateFeatures):
+            matrix = self.features.transform(texts, None if prompts is None else [str(p) for p in prompts])
+        else:
+            matrix = self.features.transform(texts)
         raw = np.asarray(matrix @ self.coef).ravel() + self.intercept
         return np.clip(raw, self.scale_min, self.scale_max)
 
@@ -125,7 +131,12 @@ def load_reward_model(path: Path | str) -> RewardModel:
         raise FileNotFoundError(f"{folder} is not a pluralign reward model folder: missing {missing}")
     config = RewardModelConfig.from_dict(yaml.safe_load((folder / CONFIG_FILE).read_text("utf-8")))
     meta = json.loads((folder / META_FILE).read_text("utf-8"))
-    features = TextFeatures.from_json(json.loads((folder / VOCAB_FILE).read_text("utf-8")))
+    feature_json = json.loads((folder / VOCAB_FILE).read_text("utf-8"))
+    features: TextFeatures | HiddenStateFeatures
+    if feature_json.get("kind") == HiddenStateFeatures.kind:
+        features = HiddenStateFeatures.from_json(feature_json)
+    else:
+        features = TextFeatures.from_json(feature_json)
     with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as weights:
         coef = np.asarray(weights["coef"], dtype=np.float64)
     if coef.shape != (features.n_features,):
