@@ -10,6 +10,7 @@ alone.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -374,11 +375,11 @@ def test_07_sidebar_follows_an_import(
 # ----------------------------------------------------------------------------- malformed uploads
 HEADER = "participant_id,item_id,prompt,response,language,gender,Toxicity\n"
 BAD_UPLOADS = {
-    # Excel's "Unicode text" export: UTF-16 with a byte-order mark.
-    "utf16": (
-        (HEADER + "P1,i1,Hi,Hello there,en,woman,2\n").encode("utf-16"),
+    # A compressed file named .csv (UTF-16 and Latin-1 files are read now: the encoding is detected).
+    "gzip": (
+        gzip.compress((HEADER + "P1,i1,Hi,Hello there,en,woman,2\n").encode()),
         "The file cannot be read; nothing was imported",
-        ("UTF-16", "Re-save it as UTF-8"),
+        ("binary",),
     ),
     # No column the wizard can use as a rating.
     "no-ratings": (
