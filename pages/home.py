@@ -121,8 +121,9 @@ def demo_section(dataset_id: str) -> None:
     st.markdown(
         "One button builds what Chat opens with: an *unaligned start* (a "
         f"{TEACHING_LABEL}, fine-tuned on hostile and stereotyped answers), two adapters aligned from it on "
-        "liberal and on conservative raters' toxicity preferences, and both groups' reward models. About "
-        "10 minutes on a laptop; it keeps running when you leave this page."
+        "liberal and on conservative raters' toxicity preferences, and both groups' reward models. It takes "
+        "a while on a laptop CPU (tens of minutes on 2 busy cores; the progress bar shows an estimate), and "
+        "it keeps running when you leave this page."
     )
     status = demo_status(dataset_id)
     if status["running"]:
