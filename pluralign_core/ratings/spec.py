@@ -273,24 +273,9 @@ class ImportSpec(YamlConfig):
         return roles
 
     def columns(self) -> dict[str, str]:
-        """Every mapped column with the role it plays (``{"participant": "rater id", ...}``)."""
-        roles = {
-            "rater id": self.rater_id,
-            "item id": self.item_id,
-            "response text": self.response_text,
-            "prompt text": self.prompt_text,
-            "prompt id": self.prompt_id,
-            "language": self.language,
-            "topic": self.topic,
-            "split": self.split,
-            "dimension": self.dimension_column,
-            "score": self.score_column,
-        }
-        mapped = {column: role for role, column in roles.items() if column}
-        if self.layout == "wide":
-            mapped.update({d.source: f"rating ({d.name})" for d in self.dimensions})
-        mapped.update({d.column: f"demographic ({d.attribute})" for d in self.demographics})
-        return mapped
+        """Every mapped column with the role it plays (``{"participant": "rater id", ...}``); a column
+        given several roles (an error :meth:`column_roles` reports) shows the last of them."""
+        return {column: roles[-1] for column, roles in self.column_roles().items()}
 
     def labels(self) -> dict[str, int]:
         """All accepted text labels with their score."""
