@@ -30,6 +30,7 @@ from pluralign_core.training.queue import (
     JobCancelled,
     append_event,
     cancel_on_sigterm,
+    job_main,
     write_status,
 )
 
@@ -104,12 +105,7 @@ def run_evaluation(
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m pluralign_core.evaluation.worker EVALUATION_DIR", file=sys.stderr)
-        return 2
-    status = run_evaluation(argv[0])
-    return {"completed": 0, "cancelled": 143}.get(status.get("state", ""), 1)
+    return job_main(argv, "pluralign_core.evaluation.worker", run_evaluation)
 
 
 if __name__ == "__main__":

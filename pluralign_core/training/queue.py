@@ -19,10 +19,11 @@ import fcntl
 import json
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -110,6 +111,16 @@ def cancel_on_sigterm() -> Iterator[None]:
 
 _THREAD_LOCK = threading.RLock()
 _HELD = threading.local()
+
+
+def job_main(argv: list[str] | None, module: str, run: Callable[[str], dict[str, Any]]) -> int:
+    """``python -m MODULE JOB_DIR``: run one job folder; exit 0 when completed, 143 when cancelled, else 1."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print(f"usage: python -m {module} JOB_DIR", file=sys.stderr)
+        return 2
+    status = run(argv[0])
+    return {"completed": 0, "cancelled": 143}.get(status.get("state", ""), 1)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from pluralign_core.training.queue import (
     JobCancelled,
     append_event,
     cancel_on_sigterm,
+    job_main,
     write_status,
 )
 
@@ -103,12 +104,7 @@ def _run(config: RunConfig, run_dir: Path, main: bool, callbacks: list[Any] | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m pluralign_core.training.run RUN_DIR", file=sys.stderr)
-        return 2
-    status = run_training(argv[0])
-    return {"completed": 0, "cancelled": 143}.get(status.get("state", ""), 1)
+    return job_main(argv, "pluralign_core.training.run", run_training)
 
 
 if __name__ == "__main__":
