@@ -21,12 +21,11 @@ import pandas as pd
 from pluralign_core.experiments.comparisons import COMPARISON_COLUMNS, Comparison, compare_all
 from pluralign_core.experiments.tradeoffs import (
     ALL_RATERS,
+    CELL_COLUMNS,
     CLASSIFIER_SCORER,
     STUDY_EFFECTS,
     comparison_arms,
     group_names,
-    load_grid_results,
-    toxicity_by_cell,
 )
 
 MEASURES = ("reward_model", "classifier")
@@ -40,6 +39,26 @@ def _cell_seed(entry: Mapping[str, Any]) -> int:
     return int(entry.get("seed", run.get("seed", 0)) or 0)
 
 
+def _finished(state_data: Mapping[str, Any], evaluations_root: Path | str) -> list[tuple[str, dict]]:
+    """``(cell_id, grid.json entry)`` of the cells whose evaluation finished and is on disk, in plan order."""
+    finished = []
+    for cell_id in state_data.get("cell_order", []):
+        entry = state_data["cells"][cell_id]
+        folder = Path(evaluations_root) / str(entry.get("evaluation_id"))
+        if entry.get("state") == "done" and entry.get("evaluation_id") and folder.exists():
+            finished.append((cell_id, entry))
+    return finished
+
+
+def finished_cells(state_data: Mapping[str, Any], evaluations_root: Path | str) -> pd.DataFrame:
+    """The design facts (``CELL_COLUMNS``) of the finished cells, read from grid.json alone."""
+    rows = [
+        {**{c: entry.get(c) for c in CELL_COLUMNS}, "cell_id": cell_id}
+        for cell_id, entry in _finished(state_data, evaluations_root)
+    ]
+    return pd.DataFrame(rows, columns=CELL_COLUMNS)
+
+
 def cell_prompt_scores(state_data: Mapping[str, Any], evaluations_root: Path | str) -> pd.DataFrame:
     """Every finished cell's per-prompt toxicity scores: ``cell_id, seed, prompt_key, language, scorer,
     scored_by, score``."""
@@ -47,12 +66,8 @@ def cell_prompt_scores(state_data: Mapping[str, Any], evaluations_root: Path | s
 
     names = group_names(state_data)
     frames = []
-    for cell_id in state_data.get("cell_order", []):
-        entry = state_data["cells"][cell_id]
-        folder = Path(evaluations_root) / str(entry.get("evaluation_id"))
-        if entry.get("state") != "done" or not entry.get("evaluation_id") or not folder.exists():
-            continue
-        scores = load_result(folder).scores
+    for cell_id, entry in _finished(state_data, evaluations_root):
+        scores = load_result(Path(evaluations_root) / str(entry["evaluation_id"])).scores
         scores = scores[scores.dimension == "toxicity"]
         scores = scores.assign(
             cell_id=cell_id, seed=_cell_seed(entry), scored_by=scores["group"].replace(names)
@@ -93,13 +108,17 @@ def paired_design_comparisons(
     evaluations_root: Path | str,
     *,
     measures: tuple[str, ...] = MEASURES,
+    scores: pd.DataFrame | None = None,
     n_boot: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """The study's comparisons per measure and language, with paired CIs and Holm across the whole table."""
-    _, long, _ = load_grid_results(state_data, evaluations_root)
-    arms = comparison_arms(toxicity_by_cell(long))
-    scores = cell_prompt_scores(state_data, evaluations_root)
+    """The study's comparisons per measure and language, with paired CIs and Holm across the whole table.
+
+    ``scores`` (from :func:`cell_prompt_scores`) saves reading the evaluations again when the caller has them.
+    """
+    arms = comparison_arms(finished_cells(state_data, evaluations_root))
+    if scores is None:
+        scores = cell_prompt_scores(state_data, evaluations_root)
     effects = {e["comparison"]: e for e in STUDY_EFFECTS}
     comparisons: list[Comparison] = []
     keys: list[tuple[str, str, str]] = []
@@ -123,12 +142,18 @@ def paired_design_comparisons(
 
 
 def cell_reductions(
-    state_data: Mapping[str, Any], evaluations_root: Path | str, *, n_boot: int = 2000, seed: int = 0
+    state_data: Mapping[str, Any],
+    evaluations_root: Path | str,
+    *,
+    scores: pd.DataFrame | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Each cell's mean reduction per measure and language with a 95 % CI (bootstrap over prompts, seeds)."""
     from pluralign_core.experiments.comparisons import two_stage_draws
 
-    scores = cell_prompt_scores(state_data, evaluations_root)
+    if scores is None:
+        scores = cell_prompt_scores(state_data, evaluations_root)
     rows = []
     for measure in MEASURES:
         reductions = prompt_reductions(scores, measure)

@@ -14,7 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from pluralign_core.experiments.grid_comparisons import cell_reductions, paired_design_comparisons
+from pluralign_core.experiments.grid_comparisons import (
+    cell_prompt_scores,
+    cell_reductions,
+    paired_design_comparisons,
+)
 from pluralign_core.experiments.tradeoffs import markdown_table
 
 MEASURE_TITLES = {
@@ -42,8 +46,9 @@ def report_data(state_data: Mapping[str, Any], evaluations_root: Path | str) -> 
     n_seeds``; ``comparisons[]`` has ``name, measure, language, difference, ci_low, ci_high, p_value,
     p_holm, resolved, relative_pct, matches_study`` and both arms' reductions.
     """
-    cells = cell_reductions(state_data, evaluations_root)
-    comparisons = paired_design_comparisons(state_data, evaluations_root)
+    scores = cell_prompt_scores(state_data, evaluations_root)  # read the evaluations once for both tables
+    cells = cell_reductions(state_data, evaluations_root, scores=scores)
+    comparisons = paired_design_comparisons(state_data, evaluations_root, scores=scores)
     return {
         "grid_id": state_data.get("grid_id"),
         "dataset_id": state_data.get("dataset_id"),
