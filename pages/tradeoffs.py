@@ -19,7 +19,7 @@ from pages._frame import active_dataset_id, active_dataset_info, get_store, simu
 from pluralign_core import paths
 from pluralign_core.experiments import grid_comparisons, process, tradeoffs
 from pluralign_core.experiments.grid_config import preset
-from pluralign_core.experiments.plan import plan_grid
+from pluralign_core.experiments.plan import available_groups, plan_grid
 from pluralign_core.experiments.state import list_grids, load_grid
 from pluralign_core.ratings.reading import csv_safe
 from pluralign_core.store import catalog
@@ -89,12 +89,21 @@ with st.expander("Run the comparison grid", expanded=not list_grids()):
         st.warning(f"This dataset cannot run the grid. {note}", icon=":material/block:")
     choice = st.radio(
         "Budget preset",
-        ["demo", "full"],
+        ["demo", "reference", "full"],
         horizontal=True,
         key="grid_preset",
-        captions=["~30 min on 2 CPU cores, embedded model", "for a GPU (hours on a CPU)"],
+        captions=[
+            "~30 min on 2 CPU cores: design cells × 3 seeds from the unaligned start",
+            "~90 min on 2 CPU cores: + group and multi-objective cells, 5 seeds",
+            "for a GPU (hours on a CPU)",
+        ],
     )
     config = preset(choice, dataset_id=dataset_id)
+    groups = available_groups(store, dataset_id, config.groups)
+    if groups != config.groups:
+        left_out = [g for g in config.groups if g not in groups]
+        st.caption(f"No group model for {', '.join(left_out)}: this dataset has no raters of that group.")
+        config = dataclasses.replace(config, groups=groups)
     dimensions = list(shape.dimensions)
     single = config.single_dimension if config.single_dimension in dimensions else None
     if single is None and dimensions:
@@ -115,7 +124,7 @@ with st.expander("Run the comparison grid", expanded=not list_grids()):
         )
     if st.button("Run grid", type="primary", key="grid_run", disabled=plan is None or bool(blockers)):
         overrides = {} if single == preset(choice).single_dimension else {"single_dimension": single}
-        grid_id, pid = process.launch(choice, dataset_id, **overrides)
+        grid_id, pid = process.launch(choice, dataset_id, groups=groups, **overrides)
         st.session_state["grid_selected"] = grid_id
         st.success(f"Started grid {grid_id} (process {pid}). Progress appears below.")
 

@@ -28,8 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         default="demo",
-        choices=("demo", "full"),
-        help="demo: < 30 min on 2 CPU cores with the embedded model; full: GPU-sized runs",
+        choices=("demo", "reference", "full"),
+        help="demo: < 30 min on 2 CPU cores with the embedded model; reference: the shipped reference run "
+        "(~90 min on 2 CPU cores); full: GPU-sized runs",
+    )
+    parser.add_argument(
+        "--groups",
+        default=None,
+        help="comma-separated rater groups to tune group models on (default: the preset's; '' = none); "
+        "a group the dataset has no raters of is refused before any training",
     )
     parser.add_argument("--dataset", default="", help="dataset id (default: the active dataset)")
     parser.add_argument(
@@ -57,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _preset(args: argparse.Namespace):
     from pluralign_core.experiments.grid_config import preset
 
-    overrides = {"single_dimension": args.single_dimension} if args.single_dimension else {}
+    overrides: dict[str, Any] = {"single_dimension": args.single_dimension} if args.single_dimension else {}
+    if args.groups is not None:
+        overrides["groups"] = [g.strip() for g in args.groups.split(",") if g.strip()]
     return preset(args.preset, dataset_id=args.dataset, **overrides)
 
 

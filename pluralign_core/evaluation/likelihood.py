@@ -196,6 +196,15 @@ def _prompt_totals(pairs: pd.DataFrame, reward: Mapping[Any, float] | pd.Series)
     )
 
 
+def prompt_totals(pairs: pd.DataFrame, reward: Mapping[Any, float] | pd.Series) -> pd.DataFrame:
+    """Per prompt: its pairs ``n``, pairs ranked as the group ranked them (``correct``, ties ½) and the
+    summed per-token ``margin`` of ``reward``; the unit every bootstrap here resamples."""
+    totals = _prompt_totals(pairs, reward)
+    return pd.DataFrame(
+        {"prompt_id": totals.prompts, "n": totals.n, "correct": totals.correct, "margin": totals.margin}
+    )
+
+
 def _bootstrap_index(n_prompts: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n_prompts, size=(n_boot, n_prompts))
 

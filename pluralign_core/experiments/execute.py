@@ -27,6 +27,9 @@ from pluralign_core.progress import ProgressCallback
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
 
+#: Share of the progress bar for building the unaligned start (≈ 4 of a demo grid's ≈ 25 minutes).
+PREPARE_SHARE = 0.15
+
 CellExecutor = Callable[[Store, GridCell, GridState, ProgressCallback], dict[str, Any]]
 
 
@@ -55,8 +58,9 @@ def run_grid(
             raise ValueError("run_grid needs a GridConfig (or resume=True with a grid id)")
         state = create_grid(store, config, grid_id)
     executor = executor or execute_cell
-    prepare = prepare or prepare_reward_models
     order = state.data["cell_order"]
+    # building the unaligned start is minutes of a demo grid's half hour: give it its share of the bar
+    prepare_share = PREPARE_SHARE if state.data["config"].get("start") == "unaligned" else 0.02
 
     def report(fraction: float, message: str) -> None:
         state.data["progress"] = {"fraction": round(fraction, 4), "message": message, "time": time.time()}
@@ -69,8 +73,11 @@ def run_grid(
     state.save()
     _register_grid(store, state)
     try:
-        report(0.0, "preparing reward models")
-        prepare(store, state)
+        report(0.0, "preparing the start model and the reward models")
+        if prepare is None:
+            prepare_grid(store, state, lambda f, m: report(prepare_share * f, f"preparing: {m}"))
+        else:
+            prepare(store, state)
         for index, cell_id in enumerate(order):
             entry = state.cells[cell_id]
             if entry["state"] == "done":
@@ -81,7 +88,8 @@ def run_grid(
             def cell_progress(
                 fraction: float, message: str, index: int = index, cell: GridCell = cell
             ) -> None:
-                report((index + max(0.0, min(1.0, fraction))) / len(order), f"{cell.label}: {message}")
+                done = (index + max(0.0, min(1.0, fraction))) / len(order)
+                report(prepare_share + (1 - prepare_share) * done, f"{cell.label}: {message}")
 
             cell_progress(0.0, "starting")
             try:
@@ -125,6 +133,20 @@ def _register_grid(store: Store, state: GridState) -> None:
     )
 
 
+def prepare_grid(store: Store, state: GridState, progress: ProgressCallback | None = None) -> None:
+    """Everything the cells share: the unaligned start (when the grid tunes from it), the reward models."""
+    config = state.data["config"]
+    if config.get("start") == "unaligned":
+        from pluralign_core.experiments.plan import start_config
+        from pluralign_core.experiments.unaligned_start import build_unaligned_start
+
+        grid = GridConfig.from_dict(config)
+        folder = build_unaligned_start(store, start_config(grid, state.data["dataset_id"]), progress)
+        state.data["start_model"] = str(folder)
+        state.save()
+    prepare_reward_models(store, state)
+
+
 def prepare_reward_models(store: Store, state: GridState) -> None:
     """Train (once per grid) every needed group's reward model for every dimension; ids go to grid.json."""
     from pluralign_core.rewards.training import registered_reward_models, train_group_reward_models
@@ -136,7 +158,10 @@ def prepare_reward_models(store: Store, state: GridState) -> None:
     for group, selection in reward_groups(cells).items():
         if group in known and set(known[group].values()) <= available:
             continue
-        models = train_group_reward_models(store, dataset_id, RaterSelection.from_dict(selection))
+        features = state.data["config"].get("reward_features", "tfidf")
+        models = train_group_reward_models(
+            store, dataset_id, RaterSelection.from_dict(selection), features=features
+        )
         known[group] = {dimension: model.artifact_id for dimension, model in models.items()}
         state.save()
 
@@ -150,27 +175,34 @@ def execute_cell(
 ) -> dict[str, Any]:
     """Default executor: build the cell's data, train it through the JobQueue, register, evaluate."""
     from pluralign_core.evaluation.evaluate import evaluate_model
+    from pluralign_core.experiments.grid_likelihood import score_cell
 
     outcome: dict[str, Any] = {}
     model_id = "base"
+    adapter = None
     if cell.trains:
-        adapter_id, run_id = train_cell(store, cell, state, lambda f, m: progress(0.8 * f, m))
+        adapter_id, run_id = train_cell(store, cell, state, lambda f, m: progress(0.7 * f, m))
         outcome.update(adapter_id=adapter_id, run_id=run_id)
         model_id = adapter_id
+        adapter = str(store.artifact(adapter_id)["path"])
     evaluation = EvaluationConfig.from_dict(
         {**cell.evaluation, "model_id": model_id, "reward_model_ids": reward_model_ids(state)}
     )
     if model_id != "base":
         evaluation.base_model = ""
     evaluation_id = f"evaluation-{state.grid_id}-{cell.cell_id}"
-    start = 0.8 if cell.trains else 0.0
+    start = 0.7 if cell.trains else 0.0
     evaluate_model(
         store,
         evaluation,
-        lambda f, m: progress(start + (1 - start) * f, f"evaluating: {m}"),
+        lambda f, m: progress(start + (0.9 - start) * f, f"evaluating: {m}"),
         evaluation_id=evaluation_id,
     )
     outcome["evaluation_id"] = evaluation_id
+    progress(0.9, "likelihood measure: implicit reward on the held-out pairs")
+    likelihood = score_cell(store, state, cell, adapter)
+    if likelihood is not None:
+        outcome["likelihood"] = likelihood.name
     return outcome
 
 
@@ -237,7 +269,7 @@ def build_preference_set(store: Store, cell: GridCell, dataset_id: str, folder: 
         split="train",
         seed=int(cell.run.get("seed", 0)),
     )
-    result = preferences.build_preferences(store, config)
+    result = one_pass(preferences.build_preferences(store, config), cell)
     target, _ = preference_export.export_preferences(
         store,
         result,
@@ -247,6 +279,25 @@ def build_preference_set(store: Store, cell: GridCell, dataset_id: str, folder: 
         overwrite=True,
     )
     return Path(target)
+
+
+def one_pass(result: Any, cell: GridCell) -> Any:
+    """The pairs one run reads exactly once: at most ``max_steps × batch``, drawn with the cell's seed.
+
+    A run of a few steps would otherwise see a different arbitrary slice of a large pair set in each design
+    cell; a random subset of the run's size means every cell sees each of its pairs once, and the seed
+    varies which pairs as well as the initialisation. The set's statistics keep describing all the pairs
+    and say how many were kept.
+    """
+    import dataclasses
+
+    capacity = int(cell.run.get("max_steps", 0)) * int(cell.run.get("per_device_train_batch_size", 1))
+    pairs = result.pairs
+    if capacity <= 0 or len(pairs) <= capacity:
+        return result
+    kept = pairs.sample(n=capacity, random_state=int(cell.run.get("seed", 0))).sort_index()
+    stats = {**result.stats, "pairs_built": len(pairs), "pairs_used": capacity}
+    return dataclasses.replace(result, pairs=kept.reset_index(drop=True), stats=stats)
 
 
 def build_prompt_set(store: Store, cell: GridCell, dataset_id: str, folder: Path) -> Path:

@@ -50,18 +50,24 @@ def _finished(state_data: Mapping[str, Any], evaluations_root: Path | str) -> li
     return finished
 
 
+def design_of(cell_id: str, entry: Mapping[str, Any]) -> str:
+    """The design choice a cell runs (its id without the seed); the runs of several seeds share it."""
+    return str(entry.get("design_id") or cell_id)
+
+
 def finished_cells(state_data: Mapping[str, Any], evaluations_root: Path | str) -> pd.DataFrame:
-    """The design facts (``CELL_COLUMNS``) of the finished cells, read from grid.json alone."""
+    """The design facts (``CELL_COLUMNS``) of the finished design choices (one row for all of a design's
+    seeds, ``cell_id`` = the design id), read from grid.json alone."""
     rows = [
-        {**{c: entry.get(c) for c in CELL_COLUMNS}, "cell_id": cell_id}
+        {**{c: entry.get(c) for c in CELL_COLUMNS}, "cell_id": design_of(cell_id, entry)}
         for cell_id, entry in _finished(state_data, evaluations_root)
     ]
-    return pd.DataFrame(rows, columns=CELL_COLUMNS)
+    return pd.DataFrame(rows, columns=CELL_COLUMNS).drop_duplicates("cell_id").reset_index(drop=True)
 
 
 def cell_prompt_scores(state_data: Mapping[str, Any], evaluations_root: Path | str) -> pd.DataFrame:
     """Every finished cell's per-prompt toxicity scores: ``cell_id, seed, prompt_key, language, scorer,
-    scored_by, score``."""
+    scored_by, score``; ``cell_id`` is the design id, so a design's seeds line up as columns."""
     from pluralign_core.evaluation.results import load_result
 
     names = group_names(state_data)
@@ -70,7 +76,9 @@ def cell_prompt_scores(state_data: Mapping[str, Any], evaluations_root: Path | s
         scores = load_result(Path(evaluations_root) / str(entry["evaluation_id"])).scores
         scores = scores[scores.dimension == "toxicity"]
         scores = scores.assign(
-            cell_id=cell_id, seed=_cell_seed(entry), scored_by=scores["group"].replace(names)
+            cell_id=design_of(cell_id, entry),
+            seed=_cell_seed(entry),
+            scored_by=scores["group"].replace(names),
         )
         frames.append(scores[SCORE_COLUMNS])
     if not frames:

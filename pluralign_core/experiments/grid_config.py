@@ -6,10 +6,15 @@ and one :class:`EvaluationConfig` (``evaluation``) as templates, and the planner
 cell (algorithm, data, run name, evaluated model). The grid's own fields are only the axes of the
 comparison and what has no home in either template (GRPO's step count, the single objective's dimension).
 
-Presets: ``demo`` is sized for a classroom laptop (2 CPU cores, embedded SmolLM2, < 30 minutes for the whole
-grid: few optimizer steps, short sequences, a few held-out prompts); ``full`` is meant for a GPU. A preset
-overrides values inside the nested templates, so ``full`` changes ``training.max_steps`` and nothing else
-has to know.
+Presets: ``demo`` and ``reference`` run the study's comparisons the way a class can see them on 2 CPU cores:
+every cell tunes from the *unaligned start* (a deliberately unaligned teaching model, see
+:mod:`.unaligned_start`, like the study's uncensored model: a polite instruct model has nothing to remove) on
+toxicity pairs only, with a constant learning rate after a short warm-up, over several seeds, and GRPO
+budget-matched to DPO. ``demo`` runs the design cells with 3 seeds (< 30 minutes); ``reference`` adds the
+multi-objective and liberal / conservative cells with 5 seeds and more steps (about 90 minutes; its results
+ship under ``data/reference_run/``). ``full`` is meant for a GPU. A preset overrides values inside the nested
+templates, so ``full`` changes ``training.max_steps`` and nothing else has to know. The dataclass defaults
+(no preset applied) are the plain grid: the instruct start, all dimensions, one seed.
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ from pluralign_core.config_base import YamlConfig
 from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.preferences.config import DISAGREEMENT, SCALES
+from pluralign_core.rewards.config import FEATURE_KINDS
 from pluralign_core.training.config import ALIGNMENT_ALGORITHMS, RunConfig
 
 OBJECTIVES = ("multi", "single")
+#: What the tuned cells start from: the deliberately unaligned teaching model, or the instruct model itself.
+STARTS = ("unaligned", "instruct")
 
 #: Placeholder for template fields the planner sets for each cell (a template must still be a valid config).
 PER_CELL = "<set per cell>"
@@ -83,8 +91,42 @@ def demo_evaluation() -> EvaluationConfig:
     )
 
 
+#: The study's design on the unaligned start, sized for 2 CPU cores; the demo and reference presets share it.
+_STUDY_DESIGN: dict[str, Any] = {
+    "start": "unaligned",
+    "reward_features": "hidden_states",
+    "design_objective": "single",
+    "objectives": ["single"],
+    "groups": [],
+    "grpo_max_steps": 0,
+    "training": {
+        "max_steps": 10,
+        "per_device_train_batch_size": 8,
+        "learning_rate": 5e-4,
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": 2,
+        "beta": 0.2,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.0,
+        "lora_target_modules": ["all-linear"],
+        "max_length": 96,
+        "max_prompt_length": 48,
+        "max_completion_length": 24,
+        "num_generations": 4,
+    },
+    "evaluation": {"max_prompts": 0, "max_new_tokens": 40},
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
-    "demo": {},
+    "demo": {**_STUDY_DESIGN, "seeds": [0, 1, 2]},
+    "reference": {
+        **_STUDY_DESIGN,
+        "seeds": [0, 1, 2, 3, 4],
+        "objectives": ["single", "multi"],
+        "groups": ["liberal", "conservative"],
+        "training": {**_STUDY_DESIGN["training"], "max_steps": 16},
+    },
     "full": {
         "grpo_max_steps": 100,
         "training": {
@@ -129,7 +171,10 @@ class GridConfig(YamlConfig):
     CONFIG_KIND: ClassVar[str] = "grid config"
 
     preset: str = field(
-        default="demo", metadata={"help": "demo (2 CPU cores, < 30 min), full (GPU) or custom"}
+        default="custom",
+        metadata={
+            "help": "demo (2 CPU cores, < 30 min), reference (2 CPU cores, ~90 min), full (GPU) or custom"
+        },
     )
     dataset_id: str = field(default="", metadata={"help": "dataset to use; empty = the active dataset"})
     disagreements: list[str] = field(
@@ -149,11 +194,41 @@ class GridConfig(YamlConfig):
         metadata={"help": "multi (all dimensions) and/or single (one dimension)"},
     )
     single_dimension: str = field(default="toxicity", metadata={"help": "the single objective's dimension"})
+    design_objective: str = field(
+        default="multi",
+        metadata={
+            "help": "what the design cells (disagreement × scale, DPO vs GRPO) tune on: 'multi' (all "
+            "dimensions) or 'single' (single_dimension only); the objective cell is the other one"
+        },
+    )
+    start: str = field(
+        default="instruct",
+        metadata={
+            "help": "what every cell tunes from: 'unaligned' (the deliberately unaligned teaching model, "
+            "built once and shared with `pluralign demo`) or 'instruct' (the base model itself)"
+        },
+    )
+    reward_features: str = field(
+        default="tfidf",
+        metadata={
+            "help": "features of the group reward models the evaluations score with: 'tfidf' (seconds) or "
+            "'hidden_states' (the instruct model's states of answer-after-prompt; validated on generated "
+            "and degenerate text, minutes once)"
+        },
+    )
+    seeds: list[int] = field(
+        default_factory=list,
+        metadata={"help": "training seeds; every tuned cell runs once per seed (empty = training.seed only)"},
+    )
     groups: list[str] = field(
         default_factory=lambda: list(GROUPS), metadata={"help": f"group-specific models, from {list(GROUPS)}"}
     )
     grpo_max_steps: int = field(
-        default=4, metadata={"help": "GRPO optimizer steps per run (training.max_steps is DPO's)"}
+        default=4,
+        metadata={
+            "help": "GRPO optimizer steps per run (training.max_steps is DPO's); 0 = budget-matched to DPO "
+            "(same steps, and as many sampled answers per step as a DPO step reads chosen + rejected answers)"
+        },
     )
     training: RunConfig = field(
         default_factory=demo_training,
@@ -171,8 +246,17 @@ class GridConfig(YamlConfig):
             ("optimizers", ALIGNMENT_ALGORITHMS),
             ("objectives", OBJECTIVES),
             ("groups", tuple(GROUPS)),
+            ("start", STARTS),
+            ("reward_features", FEATURE_KINDS),
+            ("design_objective", OBJECTIVES),
         ):
             values = getattr(self, name)
+            if name in ("start", "reward_features", "design_objective"):
+                if values not in allowed:
+                    raise ValueError(
+                        f"GridConfig.start: unknown value {values!r}; choose from {list(allowed)}"
+                    )
+                continue
             if isinstance(values, str):
                 values = [v.strip() for v in values.split(",") if v.strip()]
             values = [str(v) for v in values]
@@ -180,18 +264,27 @@ class GridConfig(YamlConfig):
             if bad:
                 raise ValueError(f"GridConfig.{name}: unknown value(s) {bad}; choose from {list(allowed)}")
             setattr(self, name, values)
+        if isinstance(self.seeds, str | int):
+            self.seeds = [v.strip() for v in str(self.seeds).split(",") if v.strip()]
+        try:
+            self.seeds = [int(v) for v in self.seeds]
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"GridConfig.seeds must be integers, got {self.seeds}") from error
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"GridConfig.seeds has repeats: {self.seeds}")
         if not self.optimizers:
             raise ValueError("GridConfig.optimizers is empty: choose dpo and/or grpo")
         self.training = _nested("training", self.training, demo_training(), RunConfig, PER_CELL_TRAINING)
         self.evaluation = _nested(
             "evaluation", self.evaluation, demo_evaluation(), EvaluationConfig, PER_CELL_EVALUATION
         )
-        for name, value in (
-            ("training.max_steps", self.training.max_steps),
-            ("grpo_max_steps", self.grpo_max_steps),
-        ):
+        for name, value in (("training.max_steps", self.training.max_steps),):
             if int(value) < 1:
                 raise ValueError(f"GridConfig.{name} must be at least 1, got {value}")
+        if int(self.grpo_max_steps) < 0:
+            raise ValueError(
+                f"GridConfig.grpo_max_steps must be 0 (budget-matched) or more, got {self.grpo_max_steps}"
+            )
         if self.training.num_generations < 2:
             raise ValueError(
                 f"GridConfig.training.num_generations must be at least 2 for GRPO, got "
@@ -199,6 +292,26 @@ class GridConfig(YamlConfig):
             )
         if self.training.learning_rate <= 0:
             raise ValueError("GridConfig.training.learning_rate must be positive")
+
+    @property
+    def run_seeds(self) -> list[int]:
+        """The seeds every tuned cell runs with (``training.seed`` when ``seeds`` is empty)."""
+        return list(self.seeds) or [int(self.training.seed)]
+
+    @property
+    def grpo_steps(self) -> int:
+        """GRPO's optimizer steps: ``grpo_max_steps``, or DPO's step count when it is 0 (budget-matched)."""
+        return int(self.grpo_max_steps) or int(self.training.max_steps)
+
+    @property
+    def grpo_batch(self) -> int:
+        """Sampled answers per GRPO step: budget-matched, as many as a DPO step reads (2 per pair),
+        rounded up to a multiple of ``num_generations``; otherwise one prompt's ``num_generations``."""
+        generations = int(self.training.num_generations)
+        if self.grpo_max_steps:
+            return generations
+        answers = 2 * int(self.training.per_device_train_batch_size)
+        return -(-answers // generations) * generations
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> Self:

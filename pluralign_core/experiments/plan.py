@@ -21,6 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pluralign_core.experiments.grid_config import GROUPS, GridConfig
+from pluralign_core.experiments.unaligned_start import (
+    MODEL_DIR,
+    TEACHING_LABEL,
+    UnalignedStartConfig,
+    start_folder,
+)
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
 
@@ -43,10 +49,17 @@ class GridCell:
     dimensions: list[str]
     run: dict[str, Any]
     evaluation: dict[str, Any]
+    seed: int = 0
+    design_id: str = ""
 
     @property
     def trains(self) -> bool:
         return self.family != "base"
+
+    @property
+    def design(self) -> str:
+        """The cell's id without its seed: the runs of one design choice over several seeds share it."""
+        return self.design_id or self.cell_id
 
     def preference_spec(self, dataset_id: str) -> dict[str, Any]:
         """What the preference builder needs (also written as the preference set's config facts)."""
@@ -59,7 +72,9 @@ class GridCell:
         }
 
     def facts(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("run", "evaluation")}
+        facts = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("run", "evaluation")}
+        facts["design_id"] = self.design
+        return facts
 
 
 def cell_from_state(entry: dict[str, Any]) -> GridCell:
@@ -92,12 +107,54 @@ def plan_grid(store: Store, config: GridConfig) -> GridPlan:
     if not store.has_dataset(dataset_id):
         raise KeyError(f"no dataset {dataset_id!r}; run `pluralign datasets` to list them")
     dimensions = [d.name for d in store.dimensions(dataset_id)]
+    present = _present_values(store, dataset_id)
+    heldout = store.query(
+        "SELECT count(*) AS n FROM prompts WHERE dataset_id = ? AND split = 'heldout'", [dataset_id]
+    ).n.iloc[0]
+    if not heldout:
+        raise ValueError(
+            f"dataset {dataset_id!r} has no held-out prompts, so no cell could be evaluated: mark some "
+            "prompts as split 'heldout' when importing (or let the import wizard split them)"
+        )
+    missing = [g for g in config.groups if _group_selection(g, present) is None]
+    if missing:
+        raise ValueError(
+            f"dataset {dataset_id!r} has no raters of group(s) {missing} "
+            f"({'; '.join(f'{g}: {dict(GROUPS[g])}' for g in missing)}); remove them from the grid's groups "
+            f"(`pluralign grid --groups {','.join(available_groups(store, dataset_id, config.groups))}`)"
+        )
+    resolved = dataclasses.replace(config, dataset_id=dataset_id)
+    return GridPlan(resolved, plan_cells(resolved, dataset_id, dimensions, present))
+
+
+def _present_values(store: Store, dataset_id: str) -> set[tuple[str, str]]:
     values = store.query(
         "SELECT DISTINCT attribute, value FROM rater_attributes WHERE dataset_id = ?", [dataset_id]
     )
-    present = set(zip(values.attribute, values.value, strict=True))
-    resolved = dataclasses.replace(config, dataset_id=dataset_id)
-    return GridPlan(resolved, plan_cells(resolved, dataset_id, dimensions, present))
+    return set(zip(values.attribute, values.value, strict=True))
+
+
+def available_groups(store: Store, dataset_id: str, names: list[str] | None = None) -> list[str]:
+    """Those of ``names`` (default: every named group) that have raters in the dataset, in order."""
+    present = _present_values(store, dataset_id)
+    return [g for g in (names if names is not None else list(GROUPS)) if _group_selection(g, present)]
+
+
+def start_model(config: GridConfig, dataset_id: str) -> str:
+    """The model every cell tunes from: the instruct model, or the folder of the unaligned start.
+
+    The unaligned start's recipe is the shared default (:class:`UnalignedStartConfig`), so a grid and
+    ``pluralign demo`` on one dataset build it once; the grid builds it before its first cell.
+    """
+    if config.start != "unaligned":
+        return config.training.base_model
+    return str(start_folder(start_config(config, dataset_id)) / MODEL_DIR)
+
+
+def start_config(config: GridConfig, dataset_id: str) -> UnalignedStartConfig:
+    return UnalignedStartConfig(
+        dataset_id=dataset_id, dimension=config.single_dimension, base_model=config.training.base_model
+    )
 
 
 def _group_selection(name: str, present: set[tuple[str, str]] | None) -> dict[str, Any] | None:
@@ -109,21 +166,25 @@ def _group_selection(name: str, present: set[tuple[str, str]] | None) -> dict[st
     return RaterSelection(filters).to_dict()
 
 
-def _run_settings(config: GridConfig) -> dict[str, dict[str, Any]]:
+def _run_settings(config: GridConfig, base_model: str) -> dict[str, dict[str, Any]]:
     """Each optimizer's run settings: the shared template, with the algorithm and its step count set.
 
-    Every run checkpoints halfway so that an interrupted cell resumes instead of starting over.
+    Every run tunes ``base_model`` (the grid's start, also DPO's reference) and checkpoints halfway so that
+    an interrupted cell resumes instead of starting over. GRPO gets :attr:`GridConfig.grpo_steps` steps of
+    :attr:`GridConfig.grpo_batch` sampled answers (budget-matched to DPO unless ``grpo_max_steps`` is set).
     """
     template = dataclasses.asdict(config.training)
-    template.update(preference_set="", prompt_set="", reward_models=[], reward_weights=[])
+    template.update(
+        preference_set="", prompt_set="", reward_models=[], reward_weights=[], base_model=base_model
+    )
     steps = config.training.max_steps
     dpo = dict(template, algorithm="dpo", save_steps=max(1, steps // 2))
     grpo = dict(
         template,
         algorithm="grpo",
-        max_steps=config.grpo_max_steps,
-        per_device_train_batch_size=config.training.num_generations,
-        save_steps=max(1, config.grpo_max_steps // 2),
+        max_steps=config.grpo_steps,
+        per_device_train_batch_size=config.grpo_batch,
+        save_steps=max(1, config.grpo_steps // 2),
     )
     return {"dpo": dpo, "grpo": grpo}
 
@@ -134,34 +195,100 @@ def plan_cells(
     dimensions: list[str] | None = None,
     present_values: set[tuple[str, str]] | None = None,
 ) -> list[GridCell]:
-    """The cells of a grid, in execution order; ``present_values`` drops groups absent from the data."""
+    """The cells of a grid, in execution order; ``present_values`` drops groups absent from the data.
+
+    The base cell (the grid's start, every reduction's reference) comes first, then every tuned cell for
+    the first seed, then for the next: a grid stopped early still holds complete comparisons.
+    """
     dataset_id = dataset_id or config.dataset_id
     dimensions = list(dimensions or DEFAULT_DIMENSIONS)
+    single_needed = "single" in config.objectives or config.design_objective == "single"
+    if single_needed and config.single_dimension not in dimensions:
+        raise ValueError(
+            f"single_dimension {config.single_dimension!r} is not a dimension of the dataset ({dimensions})"
+        )
+    design_objective = "single" if len(dimensions) == 1 else config.design_objective
+    design_dimensions = [config.single_dimension] if design_objective == "single" else dimensions
+    base_model = start_model(config, dataset_id)
     everyone = RaterSelection.everyone().to_dict()
     evaluation = dict(
         dataclasses.asdict(config.evaluation),
         dataset_id=dataset_id,
-        base_model=config.training.base_model,
+        base_model=base_model,
         model_id="base",
         reward_model_ids=[],
     )
-    runs = _run_settings(config)
+    runs = _run_settings(config, base_model)
+    seeds = config.run_seeds
 
-    def cell(
-        cell_id: str,
-        label: str,
-        family: str,
-        optimizer: str,
-        disagreement: str,
-        scale: str,
-        objective: str,
-        group: str,
-        selection: dict[str, Any],
-        dims: list[str],
-    ) -> GridCell:
-        run = dict(runs[optimizer], name=cell_id) if family != "base" else {}
-        return GridCell(
-            cell_id,
+    def designs() -> list[tuple[Any, ...]]:
+        """One ``(design_id, label, family, optimizer, disagreement, scale, objective, group, selection,
+        dimensions)`` per design choice."""
+        planned: list[Any] = []
+        first_disagreement = config.disagreements[0] if config.disagreements else "preserve"
+        first_scale = config.scales[0] if config.scales else "5-point"
+        what = "all dimensions" if design_objective == "multi" else f"{design_dimensions[0]} only"
+        if "dpo" in config.optimizers:
+            for disagreement in config.disagreements or [first_disagreement]:
+                for scale in config.scales or [first_scale]:
+                    planned.append(
+                        (
+                            f"dpo-{disagreement}-{scale}-{design_objective}-all",
+                            f"DPO · {disagreement} · {scale} · {what}",
+                            "design", "dpo", disagreement, scale, design_objective, "all raters", everyone,
+                            design_dimensions,
+                        )
+                    )  # fmt: skip
+        if "grpo" in config.optimizers:
+            planned.append(
+                (
+                    f"grpo-mean-5-point-{design_objective}-all",
+                    f"GRPO · group reward models · {what}",
+                    "design", "grpo", "mean rating", "5-point", design_objective, "all raters", everyone,
+                    design_dimensions,
+                )
+            )  # fmt: skip
+        optimizer = "dpo" if "dpo" in config.optimizers else "grpo"
+        disagreement = first_disagreement if optimizer == "dpo" else "mean rating"
+        scale = first_scale if optimizer == "dpo" else "5-point"
+        prefix = f"{optimizer}-{disagreement.replace(' ', '-')}-{scale}"
+        if design_objective == "multi" and "single" in config.objectives:
+            planned.append(
+                (
+                    f"{prefix}-single-all", f"{optimizer.upper()} · {config.single_dimension} only",
+                    "objective", optimizer, disagreement, scale, "single", "all raters", everyone,
+                    [config.single_dimension],
+                )
+            )  # fmt: skip
+        if design_objective == "single" and "multi" in config.objectives and len(dimensions) > 1:
+            planned.append(
+                (
+                    f"{prefix}-multi-all", f"{optimizer.upper()} · all dimensions",
+                    "objective", optimizer, disagreement, scale, "multi", "all raters", everyone, dimensions,
+                )
+            )  # fmt: skip
+        for group in config.groups:
+            selection = _group_selection(group, present_values)
+            if selection is None:
+                continue
+            planned.append(
+                (
+                    f"{prefix}-{design_objective}-{group}", f"{optimizer.upper()} · tuned on {group}",
+                    "group", optimizer, disagreement, scale, design_objective, group, selection,
+                    design_dimensions,
+                )
+            )  # fmt: skip
+        return planned
+
+    start_label = f"Unaligned start ({TEACHING_LABEL})" if config.start == "unaligned" else "Base model"
+    base = GridCell(
+        "base", start_label, "base", "none", "none", "none", "none", "none", everyone, [], {},
+        dict(evaluation, name=start_label), seed=seeds[0], design_id="base",
+    )  # fmt: skip
+    cells = [base]
+    for seed in seeds:
+        for (
+            design_id,
             label,
             family,
             optimizer,
@@ -170,88 +297,17 @@ def plan_cells(
             objective,
             group,
             selection,
-            list(dims),
-            run,
-            dict(evaluation, name=label),
-        )
-
-    cells = [cell("base", "Base model", "base", "none", "none", "none", "none", "none", everyone, [])]
-    first_disagreement = config.disagreements[0] if config.disagreements else "preserve"
-    first_scale = config.scales[0] if config.scales else "5-point"
-    if "dpo" in config.optimizers:
-        for disagreement in config.disagreements or [first_disagreement]:
-            for scale in config.scales or [first_scale]:
-                cells.append(
-                    cell(
-                        f"dpo-{disagreement}-{scale}-multi-all",
-                        f"DPO · {disagreement} · {scale} · all dimensions",
-                        "design",
-                        "dpo",
-                        disagreement,
-                        scale,
-                        "multi",
-                        "all raters",
-                        everyone,
-                        dimensions,
-                    )
+            dims,
+        ) in designs():
+            cell_id = f"{design_id}-seed{seed}" if len(seeds) > 1 else design_id
+            shown = f"{label} · seed {seed}" if len(seeds) > 1 else label
+            cells.append(
+                GridCell(
+                    cell_id, shown, family, optimizer, disagreement, scale, objective, group, selection,
+                    list(dims), dict(runs[optimizer], name=cell_id, seed=seed), dict(evaluation, name=shown),
+                    seed=seed, design_id=design_id,
                 )
-    if "grpo" in config.optimizers:
-        cells.append(
-            cell(
-                "grpo-mean-5-point-multi-all",
-                "GRPO · group reward models · all dimensions",
-                "design",
-                "grpo",
-                "mean rating",
-                "5-point",
-                "multi",
-                "all raters",
-                everyone,
-                dimensions,
-            )
-        )
-    optimizer = "dpo" if "dpo" in config.optimizers else "grpo"
-    disagreement = first_disagreement if optimizer == "dpo" else "mean rating"
-    scale = first_scale if optimizer == "dpo" else "5-point"
-    prefix = f"{optimizer}-{disagreement.replace(' ', '-')}-{scale}"
-    if "single" in config.objectives:
-        if config.single_dimension not in dimensions:
-            raise ValueError(
-                f"single_dimension {config.single_dimension!r} is not a dimension of the dataset "
-                f"({dimensions})"
-            )
-        cells.append(
-            cell(
-                f"{prefix}-single-all",
-                f"{optimizer.upper()} · {config.single_dimension} only",
-                "objective",
-                optimizer,
-                disagreement,
-                scale,
-                "single",
-                "all raters",
-                everyone,
-                [config.single_dimension],
-            )
-        )
-    for group in config.groups:
-        selection = _group_selection(group, present_values)
-        if selection is None:
-            continue
-        cells.append(
-            cell(
-                f"{prefix}-multi-{group}",
-                f"{optimizer.upper()} · tuned on {group}",
-                "group",
-                optimizer,
-                disagreement,
-                scale,
-                "multi",
-                group,
-                selection,
-                dimensions,
-            )
-        )
+            )  # fmt: skip
     return cells
 
 

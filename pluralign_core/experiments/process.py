@@ -26,7 +26,13 @@ STARTUP_GRACE_S = 60.0
 
 
 def grid_command(
-    preset_name: str, dataset_id: str, grid_id: str, *, resume: bool, single_dimension: str | None = None
+    preset_name: str,
+    dataset_id: str,
+    grid_id: str,
+    *,
+    resume: bool,
+    single_dimension: str | None = None,
+    groups: list[str] | None = None,
 ) -> list[str]:
     """The CLI invocation that runs (or resumes) a grid: the same entry point a user types."""
     arguments = (
@@ -36,6 +42,8 @@ def grid_command(
         arguments += ["--dataset", dataset_id]
     if single_dimension and not resume:
         arguments += ["--single-dimension", single_dimension]
+    if groups is not None and not resume:
+        arguments += ["--groups", ",".join(groups)]
     return launcher.python_module_command("pluralign_core.cli", *arguments)
 
 
@@ -45,17 +53,24 @@ def launch(
     *,
     resume: str | None = None,
     single_dimension: str | None = None,
+    groups: list[str] | None = None,
 ) -> tuple[str, int]:
     """Start a new grid (or resume ``resume``) in the background; returns (grid id, pid).
 
     ``single_dimension`` replaces the preset's single-objective dimension (toxicity), for datasets
-    rated on other dimensions.
+    rated on other dimensions; ``groups`` replaces the preset's group models (e.g. by those the dataset
+    has raters of).
     """
     if resume and (grid_folder(resume) / GRID_FILE).exists() and is_running(load_grid(resume)):
         raise ValueError(f"grid {resume} is already running: a second process would redo its cells")
     grid_id = resume or new_grid_id(preset_name)
     command = grid_command(
-        preset_name, dataset_id, grid_id, resume=bool(resume), single_dimension=single_dimension
+        preset_name,
+        dataset_id,
+        grid_id,
+        resume=bool(resume),
+        single_dimension=single_dimension,
+        groups=groups,
     )
     process = launcher.launch(command, grids_root() / f"{grid_id}.log")
     return grid_id, process.pid

@@ -181,14 +181,14 @@ def comparison_arms(table: pd.DataFrame) -> dict[str, tuple[list[str], list[str]
     """The cells on each side of the study's four comparisons, from :func:`toxicity_by_cell`'s table.
 
     Disagreement and scale are compared on matched cells only (a scale enters "preserve vs majority" when
-    both of its cells finished); DPO vs GRPO and single vs multi-objective use the first planned multi-
-    objective DPO design cell as the DPO / multi side. A comparison with a missing side is left out.
+    both of its cells finished); DPO vs GRPO and single vs multi-objective use the first planned DPO design
+    cell as the DPO side and as the side of the design cells' objective (multi-objective in the plain grid,
+    toxicity only in the presets). A comparison with a missing side is left out.
     """
     arms: dict[str, tuple[pd.DataFrame, pd.Series, pd.Series]] = {}
     dpo = table[(table.family == "design") & (table.optimizer == "dpo")]
-    multi_dpo = dpo[dpo.objective == "multi"]
-    by_scale = _matched(multi_dpo, "disagreement", ("preserve", "majority"), "scale")
-    by_disagreement = _matched(multi_dpo, "scale", ("5-point", "binary"), "disagreement")
+    by_scale = _matched(dpo, "disagreement", ("preserve", "majority"), "scale")
+    by_disagreement = _matched(dpo, "scale", ("5-point", "binary"), "disagreement")
     arms["preserve vs majority"] = (
         by_scale,
         by_scale.disagreement == "preserve",
@@ -199,21 +199,18 @@ def comparison_arms(table: pd.DataFrame) -> dict[str, tuple[list[str], list[str]
         by_disagreement.scale == "5-point",
         by_disagreement.scale == "binary",
     )
-    if not multi_dpo.empty:
-        first = multi_dpo.iloc[0]
+    if not dpo.empty:
+        first = dpo.iloc[0]
         reference = table[
             (table.family == "design")
-            & (table.objective == "multi")
             & (((table.optimizer == "dpo") & (table.cell_id == first.cell_id)) | (table.optimizer == "grpo"))
         ]
         arms["DPO vs GRPO"] = (reference, reference.optimizer == "dpo", reference.optimizer == "grpo")
-        single = table[
-            ((table.family == "objective") & (table.objective == "single")) | (table.cell_id == first.cell_id)
-        ]
+        objectives = table[(table.family == "objective") | (table.cell_id == first.cell_id)]
         arms["single vs multi-objective"] = (
-            single,
-            single.objective == "single",
-            single.objective == "multi",
+            objectives,
+            objectives.objective == "single",
+            objectives.objective == "multi",
         )
     out = {}
     for name, (frame, a_mask, b_mask) in arms.items():

@@ -11,7 +11,7 @@ from pluralign_core.experiments import state as grid_state
 from pluralign_core.ratings.schema import STUDY_DIMENSIONS
 from tests.factories import tiny_bundle
 
-DEMO_CELLS = [
+PLAIN_CELLS = [
     "base",
     "dpo-preserve-5-point-multi-all",
     "dpo-preserve-binary-multi-all",
@@ -28,10 +28,10 @@ DEMO_CELLS = [
 ]
 
 
-def test_demo_plan_covers_every_design_choice():
-    config = grid_config.preset("demo")
+def test_plain_plan_covers_every_design_choice():
+    config = grid_config.GridConfig()
     cells = plan.plan_cells(config, "ds", [d.name for d in STUDY_DIMENSIONS])
-    assert [c.cell_id for c in cells] == DEMO_CELLS
+    assert [c.cell_id for c in cells] == PLAIN_CELLS
     by_id = {c.cell_id: c for c in cells}
     assert not by_id["base"].trains and by_id["base"].run == {}
     assert sum(c.trains for c in cells) == 12
@@ -63,6 +63,40 @@ def test_demo_plan_covers_every_design_choice():
     }
     full = grid_config.preset("full")
     assert full.training.max_steps > config.training.max_steps and full.evaluation.max_prompts == 0
+
+
+def test_demo_preset_tunes_the_unaligned_start_on_toxicity_with_three_seeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLURALIGN_HOME", str(tmp_path))
+    config = grid_config.preset("demo")
+    cells = plan.plan_cells(config, "ds", [d.name for d in STUDY_DIMENSIONS])
+    designs = [
+        "dpo-preserve-5-point-single-all",
+        "dpo-preserve-binary-single-all",
+        "dpo-majority-5-point-single-all",
+        "dpo-majority-binary-single-all",
+        "grpo-mean-5-point-single-all",
+    ]
+    assert [c.cell_id for c in cells] == ["base"] + [f"{d}-seed{s}" for s in (0, 1, 2) for d in designs]
+    start = str(tmp_path / "models" / "unaligned")
+    assert cells[0].label.startswith("Unaligned start") and cells[0].evaluation["base_model"].startswith(
+        start
+    )
+    tuned = cells[1:]
+    assert {c.design for c in tuned} == set(designs) and {c.seed for c in tuned} == {0, 1, 2}
+    assert all(c.run["seed"] == c.seed and c.run["base_model"].startswith(start) for c in tuned)
+    assert all(c.dimensions == ["toxicity"] and c.objective == "single" for c in tuned)
+    assert all(c.run["lr_scheduler_type"] == "constant_with_warmup" for c in tuned)
+    dpo = next(c for c in tuned if c.optimizer == "dpo")
+    grpo = next(c for c in tuned if c.optimizer == "grpo")
+    # budget-matched: as many steps, and as many answers per step as DPO reads (chosen + rejected)
+    assert grpo.run["max_steps"] == dpo.run["max_steps"]
+    assert grpo.run["per_device_train_batch_size"] == 2 * dpo.run["per_device_train_batch_size"]
+    assert grpo.run["per_device_train_batch_size"] % grpo.run["num_generations"] == 0
+    assert config.evaluation.max_prompts == 0  # every held-out prompt, both languages
+    reference = plan.plan_cells(grid_config.preset("reference"), "ds", [d.name for d in STUDY_DIMENSIONS])
+    assert {c.seed for c in reference} == {0, 1, 2, 3, 4}
+    assert {c.family for c in reference} == {"base", "design", "objective", "group"}
+    assert "dpo-preserve-5-point-multi-all-seed4" in [c.cell_id for c in reference]
 
 
 def test_plan_follows_the_configuration_and_drops_absent_groups():
@@ -160,23 +194,38 @@ def test_cli_dry_run_prints_the_plan_and_list_shows_grids(store, capsys):
     store.write_dataset(tiny_bundle())
     assert cli.main(["grid", "--preset", "demo", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "dataset tiny" in out and "dpo-majority-binary-multi-all" in out
-    assert "dpo-preserve-5-point-multi-women" in out and "multi-liberal" not in out  # no leaning in tiny
+    assert "dataset tiny" in out and "dpo-majority-binary-single-all-seed2" in out
+    assert cli.main(["grid", "--preset", "reference", "--groups", "women,men", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dpo-preserve-5-point-single-women-seed4" in out and "liberal" not in out
     assert cli.main(["grid", "--list"]) == 0
     assert "No grids yet" in capsys.readouterr().out
 
 
 def test_cli_preview_counts_exactly_the_cells_the_grid_creates(store, capsys):
-    """tiny has no political leaning: the preview must drop liberal / conservative as the grid does."""
     from pluralign_core import cli
 
     store.write_dataset(tiny_bundle())
-    assert cli.main(["grid", "--preset", "demo", "--dry-run"]) == 0
+    assert cli.main(["grid", "--preset", "reference", "--groups", "women", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     previewed = [line.split()[0] for line in lines[2:]]
-    created = grid_state.create_grid(store, grid_config.preset("demo"), "g-preview")
+    created = grid_state.create_grid(store, grid_config.preset("reference", groups=["women"]), "g-preview")
     assert previewed == created.data["cell_order"]
-    assert (
-        "dpo-preserve-5-point-multi-liberal" not in previewed and "dpo-preserve-5-point-multi-US" in previewed
-    )
+    assert "dpo-preserve-5-point-single-women-seed0" in previewed
     assert lines[0].endswith(f"{len(previewed)} cells, {len(previewed) - 1} training runs")
+
+
+def test_grid_refuses_absent_groups_and_data_without_heldout_prompts_before_training(store, capsys):
+    """tiny has no political leaning; a grid naming liberal is refused with the groups it could use."""
+    from pluralign_core import cli
+
+    store.write_dataset(tiny_bundle())
+    with pytest.raises(ValueError, match=r"no raters of group\(s\) \['liberal'\].*--groups women,men"):
+        grid_state.create_grid(store, grid_config.preset("demo", groups=["women", "liberal", "men"]), "g-x")
+    assert not (grid_state.grid_folder("g-x") / grid_state.GRID_FILE).exists()
+    assert cli.main(["grid", "--preset", "demo", "--groups", "liberal", "--dry-run"]) != 0
+    assert "liberal" in capsys.readouterr().err
+    with store.transaction() as con:
+        con.execute("UPDATE prompts SET split = 'train' WHERE dataset_id = 'tiny'")
+    with pytest.raises(ValueError, match="no held-out prompts"):
+        grid_state.create_grid(store, grid_config.preset("demo"), "g-y")

@@ -24,9 +24,10 @@ def test_config_holds_the_run_and_evaluation_configs():
 
 def test_presets_override_nested_values_and_keep_the_rest():
     demo, full = grid_config.preset("demo"), grid_config.preset("full")
-    assert full.training.max_steps == 200 and demo.training.max_steps == 8
-    assert full.evaluation.max_prompts == 0 and demo.evaluation.max_prompts == 2
-    assert full.training.beta == demo.training.beta  # not overridden by the preset
+    assert full.training.max_steps == 200 and demo.training.max_steps == 10
+    assert full.evaluation.max_prompts == 0 and demo.evaluation.max_prompts == 0
+    assert full.training.beta == grid_config.GridConfig().training.beta  # not overridden by the preset
+    assert demo.start == "unaligned" and full.start == "instruct"
     tuned = grid_config.preset("full", dataset_id="ds", training={"max_steps": 3}, evaluation={"seed": 7})
     assert tuned.training.max_steps == 3 and tuned.training.lora_r == 16  # merged, not replaced
     assert tuned.evaluation.seed == 7 and tuned.evaluation.max_new_tokens == 160

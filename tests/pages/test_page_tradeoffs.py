@@ -149,13 +149,19 @@ def test_run_button_launches_the_grid_as_a_process(grid_store: Store, monkeypatc
     monkeypatch.setattr(
         process,
         "launch",
-        lambda preset="demo", dataset_id="", resume=None: (
-            launched.append((preset, dataset_id, resume)) or ("grid-new", 123)
+        lambda preset="demo", dataset_id="", resume=None, groups=None: (
+            launched.append((preset, dataset_id, resume, groups)) or ("grid-new", 123)
         ),
     )
     at = open_page()
     at.button(key="grid_run").click().run()
-    assert launched == [("demo", "tiny", None)]
+    assert launched == [("demo", "tiny", None, [])]
+    assert not at.exception
+    at.radio(key="grid_preset").set_value("reference").run()
+    at.button(key="grid_run").click().run()
+    # tiny has no political leaning: the reference preset's liberal / conservative models are left out
+    assert launched[-1] == ("reference", "tiny", None, [])
+    assert any("no raters of that group" in c.value for c in at.caption)
     assert not at.exception
 
 
