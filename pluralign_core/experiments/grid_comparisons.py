@@ -198,3 +198,34 @@ def cell_reductions(
             "n_seeds",
         ],
     )
+
+
+ANSWER_COLUMNS = ["cell_id", "language", "words", "degenerate_rate", "n_answers", "n_seeds"]
+
+
+def answer_quality(state_data: Mapping[str, Any], evaluations_root: Path | str) -> pd.DataFrame:
+    """Per design choice and language: the answers' mean length in words and share of degenerate answers
+    (over prompts and seeds), so that a model that stopped answering cannot pass for a less toxic one."""
+    from pluralign_core.evaluation.results import load_result
+
+    frames = []
+    for cell_id, entry in _finished(state_data, evaluations_root):
+        scores = load_result(Path(evaluations_root) / str(entry["evaluation_id"])).scores
+        if "degenerate" not in scores:
+            continue
+        answers = scores.drop_duplicates(["prompt_key", "language"])
+        frames.append(
+            answers[["language", "words", "degenerate"]].assign(
+                cell_id=design_of(cell_id, entry), seed=_cell_seed(entry)
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=ANSWER_COLUMNS)
+    answers = pd.concat(frames, ignore_index=True)
+    table = answers.groupby(["cell_id", "language"], sort=False).agg(
+        words=("words", "mean"),
+        degenerate_rate=("degenerate", "mean"),
+        n_answers=("words", "size"),
+        n_seeds=("seed", "nunique"),
+    )
+    return table.reset_index()[ANSWER_COLUMNS]

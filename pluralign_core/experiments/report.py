@@ -15,10 +15,13 @@ from typing import Any
 import pandas as pd
 
 from pluralign_core.experiments.grid_comparisons import (
+    answer_quality,
     cell_prompt_scores,
     cell_reductions,
     paired_design_comparisons,
 )
+from pluralign_core.experiments.grid_likelihood import likelihood_summary, read_totals
+from pluralign_core.experiments.state import grid_folder
 from pluralign_core.experiments.tradeoffs import markdown_table
 
 MEASURE_TITLES = {
@@ -39,28 +42,39 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
-def report_data(state_data: Mapping[str, Any], evaluations_root: Path | str) -> dict[str, Any]:
-    """``{grid_id, dataset_id, state, cells: [...], comparisons: [...]}``.
+def report_data(
+    state_data: Mapping[str, Any], evaluations_root: Path | str, grid_root: Path | str | None = None
+) -> dict[str, Any]:
+    """``{grid_id, dataset_id, state, cells, comparisons, likelihood, answers}``.
 
     ``cells[]`` has ``cell_id, measure, language, toxicity_reduction, ci_low, ci_high, resolved, n_prompts,
-    n_seeds``; ``comparisons[]`` has ``name, measure, language, difference, ci_low, ci_high, p_value,
-    p_holm, resolved, relative_pct, matches_study`` and both arms' reductions.
+    n_seeds`` (``cell_id`` is the design choice; its seeds are pooled in the CI); ``comparisons[]`` has
+    ``name, measure, language, difference, ci_low, ci_high, p_value, p_holm, resolved, relative_pct,
+    matches_study`` and both arms' reductions; ``likelihood[]`` the implicit-reward agreement of each
+    design with each group's held-out pairs (:mod:`.grid_likelihood`); ``answers[]`` the answers' mean
+    words and degenerate rate. ``grid_root`` is the grid's folder (default: where grids live).
     """
     scores = cell_prompt_scores(state_data, evaluations_root)  # read the evaluations once for both tables
     cells = cell_reductions(state_data, evaluations_root, scores=scores)
     comparisons = paired_design_comparisons(state_data, evaluations_root, scores=scores)
+    folder = Path(grid_root) if grid_root is not None else grid_folder(str(state_data.get("grid_id")))
+    likelihood = likelihood_summary(read_totals(state_data, folder))
     return {
         "grid_id": state_data.get("grid_id"),
         "dataset_id": state_data.get("dataset_id"),
         "state": state_data.get("state"),
         "cells": _records(cells),
         "comparisons": _records(comparisons),
+        "likelihood": _records(likelihood),
+        "answers": _records(answer_quality(state_data, evaluations_root)),
     }
 
 
-def report(state_data: Mapping[str, Any], evaluations_root: Path | str) -> str:
+def report(
+    state_data: Mapping[str, Any], evaluations_root: Path | str, grid_root: Path | str | None = None
+) -> str:
     """Markdown report of a grid: reductions per cell and the design-choice comparisons, with CIs."""
-    data = report_data(state_data, evaluations_root)
+    data = report_data(state_data, evaluations_root, grid_root)
     head = f"Grid `{data['grid_id']}` on `{data['dataset_id']}` ({data['state']})."
     cells, comparisons = pd.DataFrame(data["cells"]), pd.DataFrame(data["comparisons"])
     if cells.empty:
@@ -79,4 +93,14 @@ def report(state_data: Mapping[str, Any], evaluations_root: Path | str) -> str:
             columns = ["name", "language", "difference", "ci_low", "ci_high", "p_holm", "resolved"]
             columns += ["relative_pct", "matches_study", "study_text"]
             parts += [f"### Design choices (A − B), {title}", markdown_table(shown[columns], 3)]
+    likelihood = pd.DataFrame(data["likelihood"])
+    if not likelihood.empty:
+        parts += [
+            "### Likelihood measure: agreement of each model's per-token implicit reward (vs its start) "
+            "with each group's held-out pairs (margin > 0: moved towards the group; resolved: CI excludes 0)",
+            markdown_table(likelihood, 3),
+        ]
+    answers = pd.DataFrame(data["answers"])
+    if not answers.empty:
+        parts += ["### Answers: mean length and degenerate rate", markdown_table(answers, 3)]
     return "\n\n".join(parts) + "\n"
