@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--report",
         default=None,
         metavar="GRID_ID",
-        help="print a grid's results (reductions and design-choice comparisons with 95%% CIs) as markdown",
+        help="print a grid's results (reductions and design-choice comparisons with 95%% CIs) as markdown; "
+        "'reference' prints the reference run shipped with the app",
     )
     parser.add_argument(
         "--json",
@@ -133,7 +134,8 @@ def _print_results(state: GridState) -> None:
 def run(args: argparse.Namespace) -> int:
     from pluralign_core import paths
     from pluralign_core.experiments.execute import run_grid
-    from pluralign_core.experiments.report import report, report_data
+    from pluralign_core.experiments.reference_run import REFERENCE_NAME, reference_report
+    from pluralign_core.experiments.report import markdown_report, report_data
     from pluralign_core.experiments.state import load_grid
     from pluralign_core.store.database import Store
 
@@ -142,11 +144,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         return _list_grids(args.json)
     if args.report:
-        data = load_grid(args.report).data
-        if args.json:
-            print(json.dumps(report_data(data, paths.subdir("evaluations")), indent=2))
+        if args.report == REFERENCE_NAME and not (paths.subdir("grids") / REFERENCE_NAME).exists():
+            document = reference_report()  # the run shipped under data/reference_run/
         else:
-            print(report(data, paths.subdir("evaluations")))
+            document = report_data(load_grid(args.report).data, paths.subdir("evaluations"))
+        print(json.dumps(document, indent=2) if args.json else markdown_report(document))
         return 0
     store = Store()
     if not args.dataset and not args.resume and store.active_dataset() is None:
@@ -168,4 +170,8 @@ def run(args: argparse.Namespace) -> int:
         state = run_grid(store, _preset(args), show, grid_id=args.grid_id)
     print(f"grid {state.grid_id}: {state.data['state']} in {time.time() - started:.0f}s")
     _print_results(state)
+    if state.data["state"] == "completed" and state.data["config"].get("preset") == REFERENCE_NAME:
+        from pluralign_core.experiments.reference_run import export_run
+
+        print(f"reference run written to {export_run(state, paths.subdir('evaluations'))}")
     return 0 if state.data["state"] == "completed" else 1

@@ -69,6 +69,14 @@ def run_grid(
             progress(fraction, message)
 
     claim_grid(state)
+    session_started = time.time()
+    worked_before = float(state.data.get("running_seconds", 0.0))
+
+    def account() -> None:
+        """Wall time spent running this grid, summed over the sessions that resumed it."""
+        state.data["running_seconds"] = round(worked_before + time.time() - session_started, 1)
+
+    state.data.setdefault("first_started", session_started)
     state.data.update(state="running", pid=os.getpid(), started=process_start_time(os.getpid()), error=None)
     state.save()
     _register_grid(store, state)
@@ -103,9 +111,11 @@ def run_grid(
             state.update_cell(cell_id, state="done", finished=time.time(), **(outcome or {}))
         counts = state.counts()
         final = "completed" if counts["done"] == len(order) else "partial"
+        account()
         state.data.update(state=final, finished=time.time())
         report(1.0, f"{final}: {counts['done']}/{len(order)} cells done, {counts['failed']} failed")
     except BaseException as error:
+        account()
         state.data.update(state="interrupted", error=f"{type(error).__name__}: {error}", finished=time.time())
         for entry in state.cells.values():
             if entry["state"] == "running":

@@ -117,14 +117,16 @@ def paired_design_comparisons(
     *,
     measures: tuple[str, ...] = MEASURES,
     scores: pd.DataFrame | None = None,
+    cells: pd.DataFrame | None = None,
     n_boot: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
     """The study's comparisons per measure and language, with paired CIs and Holm across the whole table.
 
-    ``scores`` (from :func:`cell_prompt_scores`) saves reading the evaluations again when the caller has them.
+    ``scores`` (from :func:`cell_prompt_scores`) and ``cells`` (from :func:`finished_cells`) save reading
+    the evaluations again when the caller has them (or has only them, as for the shipped reference run).
     """
-    arms = comparison_arms(finished_cells(state_data, evaluations_root))
+    arms = comparison_arms(cells if cells is not None else finished_cells(state_data, evaluations_root))
     if scores is None:
         scores = cell_prompt_scores(state_data, evaluations_root)
     effects = {e["comparison"]: e for e in STUDY_EFFECTS}

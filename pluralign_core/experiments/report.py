@@ -18,6 +18,7 @@ from pluralign_core.experiments.grid_comparisons import (
     answer_quality,
     cell_prompt_scores,
     cell_reductions,
+    finished_cells,
     paired_design_comparisons,
 )
 from pluralign_core.experiments.grid_likelihood import likelihood_summary, read_totals
@@ -54,19 +55,37 @@ def report_data(
     design with each group's held-out pairs (:mod:`.grid_likelihood`); ``answers[]`` the answers' mean
     words and degenerate rate. ``grid_root`` is the grid's folder (default: where grids live).
     """
-    scores = cell_prompt_scores(state_data, evaluations_root)  # read the evaluations once for both tables
-    cells = cell_reductions(state_data, evaluations_root, scores=scores)
-    comparisons = paired_design_comparisons(state_data, evaluations_root, scores=scores)
+    return report_from_tables(state_data, grid_tables(state_data, evaluations_root, grid_root))
+
+
+def grid_tables(
+    state_data: Mapping[str, Any], evaluations_root: Path | str, grid_root: Path | str | None = None
+) -> dict[str, pd.DataFrame]:
+    """The per-prompt tables every number of the report is computed from (also what a shipped run keeps):
+    ``designs`` (design facts), ``scores`` (toxicity per design, seed, prompt), ``answers`` (length and
+    degeneracy), ``likelihood`` (per-prompt implicit-reward totals)."""
     folder = Path(grid_root) if grid_root is not None else grid_folder(str(state_data.get("grid_id")))
-    likelihood = likelihood_summary(read_totals(state_data, folder))
     return {
-        "grid_id": state_data.get("grid_id"),
-        "dataset_id": state_data.get("dataset_id"),
-        "state": state_data.get("state"),
+        "designs": finished_cells(state_data, evaluations_root),
+        "scores": cell_prompt_scores(state_data, evaluations_root),
+        "answers": answer_quality(state_data, evaluations_root),
+        "likelihood": read_totals(state_data, folder),
+    }
+
+
+def report_from_tables(meta: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """:func:`report_data`'s document from :func:`grid_tables` (``meta`` gives grid id, dataset, state)."""
+    scores = tables["scores"]
+    cells = cell_reductions({}, "", scores=scores)
+    comparisons = paired_design_comparisons({}, "", scores=scores, cells=tables["designs"])
+    return {
+        "grid_id": meta.get("grid_id"),
+        "dataset_id": meta.get("dataset_id"),
+        "state": meta.get("state"),
         "cells": _records(cells),
         "comparisons": _records(comparisons),
-        "likelihood": _records(likelihood),
-        "answers": _records(answer_quality(state_data, evaluations_root)),
+        "likelihood": _records(likelihood_summary(tables["likelihood"])),
+        "answers": _records(tables["answers"]),
     }
 
 
@@ -74,7 +93,11 @@ def report(
     state_data: Mapping[str, Any], evaluations_root: Path | str, grid_root: Path | str | None = None
 ) -> str:
     """Markdown report of a grid: reductions per cell and the design-choice comparisons, with CIs."""
-    data = report_data(state_data, evaluations_root, grid_root)
+    return markdown_report(report_data(state_data, evaluations_root, grid_root))
+
+
+def markdown_report(data: Mapping[str, Any]) -> str:
+    """:func:`report_data`'s document as markdown."""
     head = f"Grid `{data['grid_id']}` on `{data['dataset_id']}` ({data['state']})."
     cells, comparisons = pd.DataFrame(data["cells"]), pd.DataFrame(data["comparisons"])
     if cells.empty:

@@ -64,3 +64,25 @@ def test_cli_report_json(grid_data, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["grid_id"] == "grid-r"
     assert {c["name"] for c in printed["comparisons"]} >= {"preserve vs majority"}
+
+
+def test_reference_run_round_trip_gives_the_grids_own_report(grid_data, tmp_path, capsys, monkeypatch):
+    from pluralign_core.experiments import reference_run
+
+    state = load_grid("grid-r")
+    folder = reference_run.export_run(state, paths.subdir("evaluations"), tmp_path / "reference_run")
+    run, tables = reference_run.load_run(folder)
+    assert set(tables) == {"designs", "scores", "answers", "likelihood"}
+    assert run["fingerprint"] == reference_run.config_fingerprint(state.data["config"])
+    assert run["versions"]["torch"] and run["machine"]["cores"] and run["timings"]["wall_seconds"] is not None
+    shipped = reference_run.reference_report(folder)
+    own = report_data(state.data, paths.subdir("evaluations"))
+    for key in ("cells", "comparisons", "likelihood", "answers"):
+        assert shipped[key] == own[key], key
+    assert shipped["fingerprint_matches_preset"] is False  # a custom grid is not the reference preset
+    monkeypatch.setattr(reference_run, "REFERENCE_DIR", folder)
+    monkeypatch.setattr(reference_run.reference_report, "__defaults__", (folder,))
+    assert main(["grid", "--report", "reference", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["grid_id"] == "grid-r"
+    with pytest.raises(FileNotFoundError, match="--preset reference"):
+        reference_run.load_run(tmp_path / "nothing")
