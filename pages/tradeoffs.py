@@ -15,9 +15,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages import _grid_report as grid_report
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
-from pluralign_core.experiments import grid_comparisons, process, tradeoffs
+from pluralign_core.experiments import grid_comparisons, process, reference_run, report, tradeoffs
 from pluralign_core.experiments.grid_config import preset
 from pluralign_core.experiments.plan import available_groups, plan_grid
 from pluralign_core.experiments.state import list_grids, load_grid
@@ -37,6 +38,20 @@ COMPARISON_MEASURE = {"reduction_rm_pct": "reward_model", "reduction_classifier_
 def _comparisons(home: str, grid_id: str, updated: float) -> pd.DataFrame:
     del home, updated  # cache keys only
     return grid_comparisons.paired_design_comparisons(load_grid(grid_id).data, paths.subdir("evaluations"))
+
+
+@st.cache_data(show_spinner="Computing the grid's report (bootstrap CIs)…", max_entries=16)
+def _report(home: str, grid_id: str, updated: float) -> dict:
+    del home, updated  # cache keys only
+    return report.report_data(load_grid(grid_id).data, paths.subdir("evaluations"))
+
+
+@st.cache_data(show_spinner="Reading the shipped reference run…", max_entries=2)
+def _reference() -> dict | None:
+    try:
+        return reference_run.reference_report()
+    except FileNotFoundError:
+        return None
 
 
 @st.cache_data(show_spinner="Loading the grid's evaluations…", max_entries=16)
@@ -128,6 +143,26 @@ with st.expander("Run the comparison grid", expanded=not list_grids()):
         st.session_state["grid_selected"] = grid_id
         st.success(f"Started grid {grid_id} (process {pid}). Progress appears below.")
 
+shipped = _reference()
+if shipped is not None:
+    with st.expander(
+        f"Reference run shipped with the app ({shipped['preset']} preset, grid {shipped['grid_id']} on "
+        f"{shipped['dataset_id']})"
+    ):
+        wall = (shipped.get("timings") or {}).get("wall_seconds")
+        st.caption(
+            f"Regenerate with `{shipped['regenerate']}`; fingerprint {shipped['fingerprint']}"
+            + ("" if shipped["fingerprint_matches_preset"] else " (the preset has changed since: rerun it)")
+            + (f"; {wall / 60:.0f} min on {shipped['machine'].get('cores')} cores" if wall else "")
+        )
+        reference_measure = st.radio(
+            "Measured by", list(grid_report.MEASURE_NAMES), horizontal=True, key="reference_measure"
+        )
+        grid_report.reductions(shipped, reference_measure, "reference")
+        grid_report.comparisons(shipped, reference_measure, "reference")
+        grid_report.likelihood(shipped, "reference")
+        grid_report.answers(shipped, "reference")
+
 states = [s for s in list_grids() if s.data.get("dataset_id") == dataset_id]
 if not states:
     st.info("No grid has run on this dataset yet. Start one above (or `pluralign grid --preset demo`).")
@@ -182,18 +217,26 @@ st.header("Toxicity reduction by design choice")
 measure = st.radio(
     "Toxicity measured by", list(MEASURES), format_func=MEASURES.get, horizontal=True, key="grid_measure"
 )
-table = tradeoffs.toxicity_by_cell(long)
-bars = px.bar(
-    table,
-    x="label",
-    y=measure,
-    color="family",
-    labels={measure: "toxicity reduction vs base (%)", "label": ""},
-    title=f"Toxicity reduction against the base model ({MEASURES[measure]})",
-)
-bars.update_layout(xaxis_tickangle=-30)
-st.plotly_chart(bars, key="grid_reduction")
-_downloads("toxicity_by_cell", table.set_index("cell_id"), bars, "reduction")
+document = _report(str(paths.home()), grid_id, float(state.data.get("updated", 0)))
+grid_report.reductions(document, COMPARISON_MEASURE[measure], "grid")
+with st.expander("Relative change per training run (%, no CI: one run per bar)"):
+    table = tradeoffs.toxicity_by_cell(long)
+    bars = px.bar(
+        table,
+        x="label",
+        y=measure,
+        color="family",
+        labels={measure: "toxicity reduction vs the start (%)", "label": ""},
+        title=f"Toxicity reduction against the start, one bar per run ({MEASURES[measure]})",
+    )
+    bars.update_layout(xaxis_tickangle=-30)
+    st.plotly_chart(bars, key="grid_reduction")
+    _downloads("toxicity_by_cell", table.set_index("cell_id"), bars, "reduction")
+
+st.header("Likelihood measure: did tuning move the model towards the group's held-out preferences?")
+grid_report.likelihood(document, "grid")
+st.subheader("Answers beside the scores")
+grid_report.answers(document, "grid")
 
 st.subheader("Design choices compared, per held-out prompt and seed")
 comparisons = _comparisons(str(paths.home()), grid_id, float(state.data.get("updated", 0)))

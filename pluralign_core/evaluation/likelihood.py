@@ -140,6 +140,11 @@ class LogprobCache:
             if data.get("model_key") == model_key:
                 self.values = {k: float(v) for k, v in data.get("values", {}).items()}
 
+    def clear(self) -> None:
+        """Forget every value (the model behind the key was rebuilt)."""
+        self.values = {}
+        self.path.unlink(missing_ok=True)
+
     @staticmethod
     def key(prompt: str, answer: str, max_answer_tokens: int) -> str:
         return hashlib.sha1(f"{max_answer_tokens}\x1f{prompt}\x1f{answer}".encode()).hexdigest()

@@ -169,12 +169,15 @@ def rudeness_check(
             "unaligned start cannot be checked"
         )
     responses = pair_responses(pairs)
+    folder = cache_dir or paths.subdir("cache", "logprobs")
     base, base_tokenizer = load_model_and_tokenizer(config.base_model)
-    cache = LogprobCache(cache_dir or paths.subdir("cache", "logprobs"), config.base_model)
-    base_lp = response_logprobs(base, base_tokenizer, responses, cache)
+    base_lp = response_logprobs(base, base_tokenizer, responses, LogprobCache(folder, config.base_model))
     del base
+    # cached too: every run tuned from the start (a grid's cells, the demo's adapters) is measured against it
     start, start_tokenizer = load_model_and_tokenizer(str(start_model_dir))
-    start_lp = response_logprobs(start, start_tokenizer, responses)
+    start_lp = response_logprobs(
+        start, start_tokenizer, responses, LogprobCache(folder, str(start_model_dir))
+    )
     report: dict[str, Any] = {"languages": {}}
     for language, part in pairs.groupby("language", sort=True):
         diff = paired_margin_difference((part, start_lp), (part, base_lp))
@@ -238,6 +241,7 @@ def build_unaligned_start(
     report(0.75, "merging the SFT adapter into a base model folder")
     if model_dir.exists():
         shutil.rmtree(model_dir)
+    LogprobCache(paths.subdir("cache", "logprobs"), str(model_dir)).clear()  # values of an earlier build
     merge_adapter(config.base_model, run_dir / "adapter", model_dir)
     report(0.8, "checking on held-out prompts that the start is ruder than its base")
     check = rudeness_check(store, config, model_dir)

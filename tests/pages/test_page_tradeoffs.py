@@ -12,6 +12,7 @@ from pluralign_core.evaluation.results import save_result
 from pluralign_core.evaluation.scoring import summarise
 from pluralign_core.experiments import execute, grid_config, process
 from pluralign_core.experiments import state as grid_state
+from pluralign_core.experiments.grid_likelihood import LIKELIHOOD_DIR, TOTAL_COLUMNS
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
 
@@ -82,6 +83,28 @@ def _fake_evaluation(store, cell, state, progress):
         config=config.to_dict(),
         artifact_id=evaluation_id,
     )
+    if cell.trains:  # the likelihood measure's per-prompt totals: the preserve cells moved, the others not
+        margin = 0.4 if "preserve" in cell.cell_id else 0.0
+        totals = pd.DataFrame(
+            [
+                (
+                    cell.cell_id,
+                    cell.design,
+                    cell.seed,
+                    "all raters",
+                    language,
+                    f"p{i}",
+                    2,
+                    2.0,
+                    2 * margin + i / 100,
+                )
+                for language in ("en", "de")
+                for i in range(6)
+            ],
+            columns=TOTAL_COLUMNS,
+        )
+        (state.folder / LIKELIHOOD_DIR).mkdir(exist_ok=True)
+        totals.to_csv(state.folder / LIKELIHOOD_DIR / f"{cell.cell_id}.csv", index=False)
     return {"evaluation_id": evaluation_id}
 
 
@@ -112,6 +135,7 @@ def test_page_renders_every_chart_from_stored_results(grid_store: Store) -> None
     headers = [h.value for h in at.header]
     assert headers == [
         "Toxicity reduction by design choice",
+        "Likelihood measure: did tuning move the model towards the group's held-out preferences?",
         "Models tuned on group G, rated by group H",
         "Safety vs inclusivity",
         "Single vs multi-objective",
@@ -131,7 +155,10 @@ def test_page_renders_every_chart_from_stored_results(grid_store: Store) -> None
     assert "<b>base</b> answer" in texts  # model output shown as plain text, never as HTML
     assert not any("<script>" in m.value for m in at.markdown)
     labels = [b.label for b in at.get("download_button")]
-    assert labels.count("Download chart (HTML)") == 5 and labels.count("Download table (CSV)") == 6
+    assert labels.count("Download chart (HTML)") == 5 and labels.count("Download table (CSV)") == 8
+    assert at.radio(key="grid_likelihood_language").options == ["de", "en"]
+    at.radio(key="grid_likelihood_language").set_value("de").run()
+    assert not at.exception
     at.radio(key="grid_measure").set_value("reduction_classifier_pct").run()
     assert not at.exception
     table = at.dataframe[1].value
