@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from pages import _grid_report as grid_report
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
 from pluralign_core.chat.pool import default_base_ref
@@ -24,6 +25,7 @@ from pluralign_core.evaluation.config import ALL_LANGUAGES, CLASSIFIER_SCORER, E
 from pluralign_core.evaluation.evaluate import check_evaluation
 from pluralign_core.evaluation.jobs import EvaluationQueue
 from pluralign_core.evaluation.results import EvaluationResult, evaluations, load_result, relative_change
+from pluralign_core.experiments.demo_process import demo_matrix_document
 from pluralign_core.ratings.reading import csv_safe
 from pluralign_core.store import catalog
 
@@ -259,6 +261,20 @@ st.markdown(
 )
 _launch_form(store, dataset_id)
 jobs_panel(dataset_id)
+demo_matrix = demo_matrix_document(dataset_id)
+if demo_matrix is not None:
+    with st.expander("Group × model agreement of the demo's models (likelihood measure)", expanded=True):
+        grid_report.likelihood(demo_matrix, "eval_demo")
+        diagonals = pd.DataFrame(
+            [{"comparison": name, **values} for name, values in demo_matrix["diagonals"].items()]
+        )
+        if not diagonals.empty:
+            st.caption(
+                "Own group's adapter minus the other group's adapter, on the own group's held-out pairs "
+                "(margin points, paired 95 % CI): *resolved* only when the CI excludes 0 and the own "
+                "adapter agrees more."
+            )
+            st.dataframe(diagonals, hide_index=True, width="stretch", key="eval_demo_diagonals")
 stored = evaluations(store, dataset_id)
 if stored.empty:
     st.info("No evaluations of this dataset yet. Evaluate the base model first: it is the reference.")

@@ -68,16 +68,44 @@ class DemoModels:
     start_dir: str
 
 
-def demo_chat_models(dataset_id: str | None) -> DemoModels | None:
-    """The newest completed demo of the dataset whose adapter folders still exist, or None."""
-    if not dataset_id:
-        return None
+def _completed_demos(dataset_id: str) -> list[dict[str, Any]]:
+    """The dataset's completed demos' states, newest first."""
     candidates = []
     for state_file in demo_root().glob(f"*/{STATE_FILE}"):
         state = read_state(state_file.parent)
         if state.get("state") == "completed" and state.get("dataset_id") == dataset_id:
-            candidates.append((state.get("finished") or 0, state))
-    for _, state in sorted(candidates, key=lambda c: c[0], reverse=True):
+            candidates.append((state.get("finished") or 0, {**state, "folder": str(state_file.parent)}))
+    return [state for _, state in sorted(candidates, key=lambda c: c[0], reverse=True)]
+
+
+def demo_matrix_document(dataset_id: str | None) -> dict[str, Any] | None:
+    """The newest completed demo's group × model likelihood matrix, shaped like a grid report's
+    ``likelihood`` rows (``design_id`` = the model), with its paired diagonals; None without a demo."""
+    import json
+
+    from pluralign_core.experiments.demo import MATRIX_JSON
+
+    for state in _completed_demos(dataset_id or ""):
+        path = Path(state["folder"]) / MATRIX_JSON
+        if path.exists():
+            matrix = json.loads(path.read_text("utf-8"))
+            rows = [
+                {**{k: v for k, v in c.items() if k != "model"}, "design_id": c["model"]}
+                for c in matrix["cells"]
+            ]
+            return {
+                "likelihood": rows,
+                "diagonals": matrix.get("diagonals", {}),
+                "dimension": matrix.get("dimension"),
+            }
+    return None
+
+
+def demo_chat_models(dataset_id: str | None) -> DemoModels | None:
+    """The newest completed demo of the dataset whose adapter folders still exist, or None."""
+    if not dataset_id:
+        return None
+    for state in _completed_demos(dataset_id):
         adapters = state.get("steps", {}).get("adapters", {})
         if adapters and all(Path(a["path"], "adapter_config.json").exists() for a in adapters.values()):
             captions = {

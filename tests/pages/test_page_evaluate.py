@@ -141,3 +141,36 @@ def test_a_missing_adapter_folder_gives_an_error_not_a_crash(eval_store: Store, 
     assert not any("Queued evaluation" in s.value for s in at.success)
     assert not (paths.home() / "evaluations").exists() or not any((paths.home() / "evaluations").iterdir())
     assert evaluations(eval_store, "tiny").empty
+
+
+def test_evaluate_shows_the_demo_models_group_matrix(store: Store) -> None:
+    """A completed demo's group × model likelihood matrix, per language, with its diagonals."""
+    import json
+
+    from pluralign_core.experiments.demo import MATRIX_JSON, STATE_FILE, demo_root
+
+    store.write_dataset(tiny_bundle())
+    folder = demo_root() / "tiny-demo"
+    folder.mkdir(parents=True)
+    (folder / STATE_FILE).write_text(
+        json.dumps({"state": "completed", "dataset_id": "tiny", "finished": 1.0})
+    )
+    cells = [
+        {"model": model, "group": group, "language": language, "n_pairs": 8, "n_prompts": 4,
+         "accuracy": 0.8, "accuracy_ci_low": 0.6, "accuracy_ci_high": 0.9, "margin": margin,
+         "margin_ci_low": margin - 0.1, "margin_ci_high": margin + 0.1, "resolved": True}
+        for model, margin in (("liberal-tuned", 0.3), ("conservative-tuned", 0.2))
+        for group in ("liberal", "conservative")
+        for language in ("en", "de")
+    ]  # fmt: skip
+    diagonals = {
+        "liberal vs conservative (en)": {"difference": 0.1, "ci_low": 0.02, "ci_high": 0.2, "resolved": True}
+    }
+    (folder / MATRIX_JSON).write_text(
+        json.dumps({"cells": cells, "diagonals": diagonals, "dimension": "toxicity"})
+    )
+    at = _open()
+    assert not at.exception
+    assert at.radio(key="eval_demo_likelihood_language").options == ["de", "en"]
+    shown = next(d.value for d in at.dataframe if "comparison" in d.value.columns)
+    assert shown.iloc[0].comparison == "liberal vs conservative (en)" and bool(shown.iloc[0].resolved)
