@@ -49,7 +49,7 @@ from pluralign_core.experiments.unaligned_start import (
     start_folder,
 )
 from pluralign_core.models.base import EMBEDDED_MODEL
-from pluralign_core.progress import ProgressCallback
+from pluralign_core.progress import EtaClock, ProgressCallback, eta_text
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
 
@@ -272,7 +272,7 @@ class _Progress:
 
     def __init__(self, folder: Path, state: dict[str, Any], echo: ProgressCallback | None) -> None:
         self.folder, self.state, self.echo = folder, state, echo
-        self.t0, self.f0 = time.time(), None
+        self.clock = EtaClock()
         self.lock = threading.Lock()
 
     def __call__(self, fraction: float, message: str) -> None:
@@ -281,10 +281,7 @@ class _Progress:
 
     def _report(self, fraction: float, message: str) -> None:
         fraction = max(0.0, min(1.0, fraction))
-        if self.f0 is None:
-            self.f0 = fraction
-        done, elapsed = fraction - self.f0, time.time() - self.t0
-        eta = elapsed / done * (1 - fraction) if done > 0.01 and elapsed > 15 and fraction < 1 else None
+        eta = self.clock.eta(fraction)
         self.state["progress"] = {
             "fraction": round(fraction, 4),
             "message": message,
@@ -293,7 +290,7 @@ class _Progress:
         }
         write_state(self.folder, self.state)
         if self.echo:
-            self.echo(fraction, message + (f" (ETA {eta / 60:.1f} min)" if eta is not None else ""))
+            self.echo(fraction, message + eta_text(eta))
 
 
 def _part(report: _Progress, start: float, width: float, prefix: str) -> ProgressCallback:

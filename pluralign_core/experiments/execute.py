@@ -23,7 +23,7 @@ from pluralign_core.experiments.grid_config import GridConfig
 from pluralign_core.experiments.plan import GridCell, cell_from_state, reward_groups
 from pluralign_core.experiments.state import GridState, claim_grid, create_grid, load_grid, release_grid
 from pluralign_core.launcher import process_start_time
-from pluralign_core.progress import ProgressCallback
+from pluralign_core.progress import EtaClock, ProgressCallback, eta_text
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
 
@@ -62,11 +62,19 @@ def run_grid(
     # building the unaligned start is minutes of a demo grid's half hour: give it its share of the bar
     prepare_share = PREPARE_SHARE if state.data["config"].get("start") == "unaligned" else 0.02
 
+    clock = EtaClock()
+
     def report(fraction: float, message: str) -> None:
-        state.data["progress"] = {"fraction": round(fraction, 4), "message": message, "time": time.time()}
+        eta = clock.eta(fraction)
+        state.data["progress"] = {
+            "fraction": round(fraction, 4),
+            "message": message + eta_text(eta),
+            "eta_s": None if eta is None else round(eta),
+            "time": time.time(),
+        }
         state.save()
         if progress:
-            progress(fraction, message)
+            progress(fraction, message + eta_text(eta))
 
     claim_grid(state)
     session_started = time.time()
