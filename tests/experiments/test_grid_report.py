@@ -86,3 +86,15 @@ def test_reference_run_round_trip_gives_the_grids_own_report(grid_data, tmp_path
     assert json.loads(capsys.readouterr().out)["grid_id"] == "grid-r"
     with pytest.raises(FileNotFoundError, match="--preset reference"):
         reference_run.load_run(tmp_path / "nothing")
+
+
+def test_shipped_reference_run_is_the_reference_preset():
+    """The committed reference run must come from the preset as it is now (a preset change needs a rerun)."""
+    from pluralign_core.experiments import reference_run
+
+    if not (reference_run.REFERENCE_DIR / reference_run.RUN_FILE).exists():
+        pytest.skip("no reference run is shipped yet: `pluralign grid --preset reference` writes it")
+    shipped = reference_run.reference_report()
+    assert shipped["fingerprint"] == reference_run.preset_fingerprint()
+    assert shipped["fingerprint_matches_preset"] and shipped["cells"] and shipped["likelihood"]
+    assert min(c["n_seeds"] for c in shipped["cells"]) >= 5
