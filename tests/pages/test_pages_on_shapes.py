@@ -7,8 +7,10 @@ table.
 
 from __future__ import annotations
 
+import base64
 import json
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -71,6 +73,13 @@ def _switch(at: AppTest, page: str) -> AppTest:
 def _figure(at: AppTest, key: str) -> dict:
     chart = next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id)
     return json.loads(chart.proto.spec)
+
+
+def _values(array: list | dict) -> np.ndarray:
+    """A plotly JSON array as numbers: a plain list, or plotly's ``{"dtype", "bdata"}`` base64 encoding."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).astype(float)
+    return np.asarray(array, dtype=float)
 
 
 def test_standalone_texts_through_wizard_and_pages(store: Store) -> None:
@@ -145,3 +154,27 @@ def test_lone_rater_group_is_not_estimable_and_flagged(store: Store) -> None:
     means = next(d.value for d in at.dataframe if "sd" in d.value.columns).set_index("group")
     assert (means.loc[["Pacific Islander"], ["se", "ci_low", "ci_high"]] == "not estimable").all().all()
     assert diffs.small_group.all()  # every group here has fewer than the default minimum of raters
+
+
+def test_small_cell_interval_is_drawn_clipped_at_the_scale_with_a_marker(store: Store) -> None:
+    """The 2-rater race × gender cell's CI reaches past 1–5: the chart draws it clipped and marks the cut
+    end with a triangle, while the table keeps the unclipped interval."""
+    at = import_through_wizard("small_groups")
+    _switch(at, "pages/explore.py")
+    at.selectbox(key="explore_attribute").select("race").run()
+    at.selectbox(key="explore_attribute2").select("gender").run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "sd" in d.value.columns)
+    cell = table[(table.group == "Native American") & (table.group2 == "woman")]
+    past = cell[(cell.ci_low.astype(float) < 1) | (cell.ci_high.astype(float) > 5)]
+    assert not past.empty, "the fixture's 2-rater cell should have a CI reaching past the scale"
+
+    figure = _figure(at, "chart_means")
+    for trace in (t for t in figure["data"] if "error_y" in t):
+        y = _values(trace["y"])
+        tops, bottoms = y + _values(trace["error_y"]["array"]), y - _values(trace["error_y"]["arrayminus"])
+        assert np.nanmin(bottoms) >= 1 - 1e-9 and np.nanmax(tops) <= 5 + 1e-9, trace["name"]
+    markers = [t for t in figure["data"] if t["name"].startswith("CI clipped at the scale")]
+    assert "Native American × woman" in {x for t in markers for x in t["x"]}
+    assert {float(y) for t in markers for y in _values(t["y"])} <= {1.0, 5.0}
+    assert any("drawn clipped" in c.value for c in at.caption)
