@@ -178,3 +178,26 @@ def test_small_cell_interval_is_drawn_clipped_at_the_scale_with_a_marker(store: 
     assert "Native American × woman" in {x for t in markers for x in t["x"]}
     assert {float(y) for t in markers for y in _values(t["y"])} <= {1.0, 5.0}
     assert any("drawn clipped" in c.value for c in at.caption)
+
+
+def test_many_level_attribute_compares_with_a_group_that_has_a_ci(store: Store) -> None:
+    """24 states, the alphabetically first ones with a single rater: the default reference is a 2-rater
+    state, so the % differences are estimable instead of all 'not estimable' against a lone rater."""
+    at = import_through_wizard("many_levels")
+    _switch(at, "pages/explore.py")
+    at.selectbox(key="explore_attribute").select("state").run()
+    assert not at.exception, at.exception
+    means = next(d.value for d in at.dataframe if "sd" in d.value.columns)
+    assert means.group.tolist()[:2] == ["state Aa", "state Bb"] and len(means) == 24
+    reference = at.selectbox(key="explore_reference_state_None").value
+    assert reference == "state Mm"
+    assert int(means.set_index("group").n_raters[reference]) == means.n_raters.max() == 2
+    diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns)
+    assert set(diffs.reference) == {reference}
+    two_raters = diffs[diffs.n_raters == 2]
+    assert len(two_raters) == 11 and two_raters.estimable.all()
+
+    at.selectbox(key="explore_reference_state_None").select("state Aa").run()  # a lone rater
+    assert not at.exception, at.exception  # two 1-rater groups: a zero standard error, not a crash
+    diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns)
+    assert (diffs.pct_diff == "not estimable").all()
