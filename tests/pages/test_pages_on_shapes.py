@@ -201,3 +201,15 @@ def test_many_level_attribute_compares_with_a_group_that_has_a_ci(store: Store) 
     assert not at.exception, at.exception  # two 1-rater groups: a zero standard error, not a crash
     diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns)
     assert (diffs.pct_diff == "not estimable").all()
+
+
+def test_saved_unpaired_set_is_listed_with_the_preference_sets(store: Store) -> None:
+    at = import_through_wizard("standalone")
+    _switch(at, "pages/preferences.py")
+    assert not [d for d in at.dataframe if "kind" in d.value.columns]  # nothing saved yet
+    at.text_input(key="kto_name").input("offensive-kto").run()
+    at.button(key="kto_save").click().run()
+    assert not at.exception, at.exception
+    assert any("registered as `unpaired_set-" in s.value for s in at.success)
+    listed = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    assert listed[["name", "kind"]].to_dict("records") == [{"name": "offensive-kto", "kind": "unpaired_set"}]
