@@ -29,7 +29,13 @@ from pluralign_core.preferences.build import (
 from pluralign_core.preferences.counts import no_pairs_reason
 from pluralign_core.preferences.expected_flips import simulated_flip_shares
 from pluralign_core.preferences.export import export_preferences
-from pluralign_core.preferences.unpaired import build_unpaired, export_unpaired, to_jsonl, why_no_pairs
+from pluralign_core.preferences.unpaired import (
+    build_unpaired,
+    export_unpaired,
+    saved_sets,
+    to_jsonl,
+    why_no_pairs,
+)
 from pluralign_core.ratings.reading import csv_safe
 from pluralign_core.store import catalog
 from pluralign_core.store.selection import RaterSelection
@@ -327,10 +333,15 @@ def _save(config: PreferenceConfig, result: PreferenceResult) -> None:
             return
         st.success(f"Saved {len(result.pairs):,} pairs to `{folder}` (registered as `{artifact_id}`). "
                    "Pick it on the Train page.")  # fmt: skip
-    saved = get_store().artifacts("preference_set", config.dataset_id)
+    _saved_sets(config.dataset_id)
+
+
+def _saved_sets(dataset_id: str) -> None:
+    """The dataset's saved sets, paired (DPO / GRPO) and unpaired (KTO), in one list."""
+    saved = saved_sets(get_store(), dataset_id)
     if not saved.empty:
         with st.expander(f"Saved preference sets ({len(saved)})"):
-            st.dataframe(saved[["name", "path", "created_at"]], hide_index=True)
+            st.dataframe(saved[["name", "kind", "path", "created_at"]], hide_index=True)
 
 
 def _unpaired(dataset_id: str) -> None:
@@ -376,11 +387,12 @@ def _unpaired(dataset_id: str) -> None:
     )  # fmt: skip
     if right.button("Save unpaired set", key="kto_save", type="primary"):
         try:
-            folder = export_unpaired(result, name)
+            folder, artifact_id = export_unpaired(store, result, name)
         except ValueError as error:
             st.error(str(error))
             return
-        st.success(f"Saved {stats['labelled']:,} labels to `{folder}` (trl unpaired preference format).")
+        st.success(f"Saved {stats['labelled']:,} labels to `{folder}` (trl unpaired preference format, "
+                   f"registered as `{artifact_id}`).")  # fmt: skip
 
 
 st.title("Preferences")
@@ -401,6 +413,7 @@ reason = why_no_pairs(shape.n_prompts, shape.n_shared_prompts)
 if reason:
     st.info(reason, icon=":material/info:")
     _unpaired(dataset_id)
+    _saved_sets(dataset_id)
     st.stop()
 config = _config_widgets(dataset_id)
 try:

@@ -59,7 +59,7 @@ def _raters(n: int, rng: np.random.Generator, *, lone_race: bool, many_levels: b
             "race": race,
         }
         if many_levels:
-            row["state"] = STATES[i % len(STATES)]
+            row["state"] = STATES[(i + len(STATES) // 2) % len(STATES)]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -144,7 +144,10 @@ def small_groups(seed: int = 2) -> Shape:
 
 
 def many_levels(seed: int = 3) -> Shape:
-    """An attribute with 24 levels (one or two raters each) beside a study dimension; no prompt language."""
+    """An attribute with 24 levels beside a study dimension; no prompt language.
+
+    The first twelve states (alphabetically) have one rater each and the last twelve two, so a page that
+    takes the first level as its reference compares every group with a single rater."""
     rng = np.random.default_rng(seed)
     raters = _raters(36, rng, lone_race=False, many_levels=True)
     items = _prompted(3, 3)

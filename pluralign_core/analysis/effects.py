@@ -75,8 +75,7 @@ def compare_groups(per_rater: pd.DataFrame, group: str, reference: str, level: f
     se_pct = float(np.sqrt(factor * np.sum(influence**2)))
     df = max(n_clusters - 1, 1)
     t_crit = stats.t.ppf(0.5 + level / 2, df)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t_stat = diff / se_diff
+    t_stat = diff / se_diff if se_diff > 0 else np.nan
     p_value = float(2 * stats.t.sf(abs(t_stat), df)) if np.isfinite(t_stat) else np.nan
     if min(raters_g, raters_r) < MIN_ESTIMABLE_RATERS:
         diff = pct = se_diff = se_pct = p_value = np.nan

@@ -19,10 +19,11 @@ from typing import Any
 import pandas as pd
 
 from pluralign_core import paths
-from pluralign_core.store.database import Store
+from pluralign_core.store.database import PREFERENCE_KINDS, Store
 from pluralign_core.store.selection import RaterSelection
 
 UNPAIRED_COLUMNS = ["prompt", "completion", "label"]
+UNPAIRED_KIND = "unpaired_set"
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,21 @@ def build_unpaired(
     return UnpairedLabels(dataset_id, dimension, selection.to_dict(), labels[columns], stats)
 
 
-def export_unpaired(result: UnpairedLabels, name: str, *, folder: Path | str | None = None) -> Path:
-    """Write the labels in trl's unpaired preference format: a ``datasets`` folder, JSONL and a config.
+def export_unpaired(
+    store: Store,
+    result: UnpairedLabels,
+    name: str,
+    *,
+    folder: Path | str | None = None,
+    register: bool = True,
+) -> tuple[Path, str | None]:
+    """Write the labels in trl's unpaired preference format (a ``datasets`` folder, JSONL and a config)
+    and register the folder as an ``unpaired_set`` artifact; returns the folder and the artifact id.
 
-    The folder sits beside the preference sets; it is not registered as one, because DPO and GRPO need
-    pairs and prompts, which these labels do not have.
+    Registered beside the preference sets, so the Preferences page lists every saved set of a dataset; it
+    is a kind of its own because DPO and GRPO need pairs and prompts, which these labels do not have, so
+    the Train page's preference-set picker does not offer it. Saving again under the same name rewrites the
+    folder and updates its registry entry rather than adding a second one.
     """
     from datasets import Dataset
 
@@ -138,7 +149,27 @@ def export_unpaired(result: UnpairedLabels, name: str, *, folder: Path | str | N
         "stats": result.stats,
     }
     (target / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
-    return target
+    if not register:
+        return target, None
+    known = store.artifacts(UNPAIRED_KIND)
+    same = known[known.path == str(target)]
+    artifact_id = store.register_artifact(
+        UNPAIRED_KIND,
+        target.name,
+        artifact_id=None if same.empty else str(same.artifact_id.iloc[0]),
+        path=target,
+        dataset_id=result.dataset_id,
+        config={key: meta[key] for key in ("format", "dimension", "selection")},
+        metrics=result.stats,
+    )
+    return target, artifact_id
+
+
+def saved_sets(store: Store, dataset_id: str | None = None) -> pd.DataFrame:
+    """Every registered preference set of a dataset, paired and unpaired, newest first (``kind`` tells)."""
+    rows = store.artifacts(dataset_id=dataset_id)
+    rows = rows[rows.kind.isin(PREFERENCE_KINDS)]
+    return rows.sort_values("created_at", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def to_jsonl(result: UnpairedLabels) -> str:

@@ -87,7 +87,8 @@ DATASET_TABLES = (
     "datasets",
 )
 
-ARTIFACT_KINDS = ("preference_set", "reward_model", "adapter", "run", "evaluation", "grid")
+PREFERENCE_KINDS = ("preference_set", "unpaired_set")  # pairs (DPO / GRPO) and unpaired labels (KTO)
+ARTIFACT_KINDS = (*PREFERENCE_KINDS, "reward_model", "adapter", "run", "evaluation", "grid")
 
 
 def _now() -> datetime:

@@ -7,8 +7,10 @@ table.
 
 from __future__ import annotations
 
+import base64
 import json
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -71,6 +73,13 @@ def _switch(at: AppTest, page: str) -> AppTest:
 def _figure(at: AppTest, key: str) -> dict:
     chart = next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id)
     return json.loads(chart.proto.spec)
+
+
+def _values(array: list | dict) -> np.ndarray:
+    """A plotly JSON array as numbers: a plain list, or plotly's ``{"dtype", "bdata"}`` base64 encoding."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).astype(float)
+    return np.asarray(array, dtype=float)
 
 
 def test_standalone_texts_through_wizard_and_pages(store: Store) -> None:
@@ -145,3 +154,62 @@ def test_lone_rater_group_is_not_estimable_and_flagged(store: Store) -> None:
     means = next(d.value for d in at.dataframe if "sd" in d.value.columns).set_index("group")
     assert (means.loc[["Pacific Islander"], ["se", "ci_low", "ci_high"]] == "not estimable").all().all()
     assert diffs.small_group.all()  # every group here has fewer than the default minimum of raters
+
+
+def test_small_cell_interval_is_drawn_clipped_at_the_scale_with_a_marker(store: Store) -> None:
+    """The 2-rater race × gender cell's CI reaches past 1–5: the chart draws it clipped and marks the cut
+    end with a triangle, while the table keeps the unclipped interval."""
+    at = import_through_wizard("small_groups")
+    _switch(at, "pages/explore.py")
+    at.selectbox(key="explore_attribute").select("race").run()
+    at.selectbox(key="explore_attribute2").select("gender").run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "sd" in d.value.columns)
+    cell = table[(table.group == "Native American") & (table.group2 == "woman")]
+    past = cell[(cell.ci_low.astype(float) < 1) | (cell.ci_high.astype(float) > 5)]
+    assert not past.empty, "the fixture's 2-rater cell should have a CI reaching past the scale"
+
+    figure = _figure(at, "chart_means")
+    for trace in (t for t in figure["data"] if "error_y" in t):
+        y = _values(trace["y"])
+        tops, bottoms = y + _values(trace["error_y"]["array"]), y - _values(trace["error_y"]["arrayminus"])
+        assert np.nanmin(bottoms) >= 1 - 1e-9 and np.nanmax(tops) <= 5 + 1e-9, trace["name"]
+    markers = [t for t in figure["data"] if t["name"].startswith("CI clipped at the scale")]
+    assert "Native American × woman" in {x for t in markers for x in t["x"]}
+    assert {float(y) for t in markers for y in _values(t["y"])} <= {1.0, 5.0}
+    assert any("drawn clipped" in c.value for c in at.caption)
+
+
+def test_many_level_attribute_compares_with_a_group_that_has_a_ci(store: Store) -> None:
+    """24 states, the alphabetically first ones with a single rater: the default reference is a 2-rater
+    state, so the % differences are estimable instead of all 'not estimable' against a lone rater."""
+    at = import_through_wizard("many_levels")
+    _switch(at, "pages/explore.py")
+    at.selectbox(key="explore_attribute").select("state").run()
+    assert not at.exception, at.exception
+    means = next(d.value for d in at.dataframe if "sd" in d.value.columns)
+    assert means.group.tolist()[:2] == ["state Aa", "state Bb"] and len(means) == 24
+    reference = at.selectbox(key="explore_reference_state_None").value
+    assert reference == "state Mm"
+    assert int(means.set_index("group").n_raters[reference]) == means.n_raters.max() == 2
+    diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns)
+    assert set(diffs.reference) == {reference}
+    two_raters = diffs[diffs.n_raters == 2]
+    assert len(two_raters) == 11 and two_raters.estimable.all()
+
+    at.selectbox(key="explore_reference_state_None").select("state Aa").run()  # a lone rater
+    assert not at.exception, at.exception  # two 1-rater groups: a zero standard error, not a crash
+    diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns)
+    assert (diffs.pct_diff == "not estimable").all()
+
+
+def test_saved_unpaired_set_is_listed_with_the_preference_sets(store: Store) -> None:
+    at = import_through_wizard("standalone")
+    _switch(at, "pages/preferences.py")
+    assert not [d for d in at.dataframe if "kind" in d.value.columns]  # nothing saved yet
+    at.text_input(key="kto_name").input("offensive-kto").run()
+    at.button(key="kto_save").click().run()
+    assert not at.exception, at.exception
+    assert any("registered as `unpaired_set-" in s.value for s in at.success)
+    listed = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    assert listed[["name", "kind"]].to_dict("records") == [{"name": "offensive-kto", "kind": "unpaired_set"}]
