@@ -117,6 +117,7 @@ def overview() -> None:
         title=f"Raters by {(attribute.label or name).lower()}",
     )
     fig.update_xaxes(type="category")
+    fig.update_layout(showlegend=False)
     st.plotly_chart(fig, key="data_composition")
     if attribute.multi_valued:
         st.caption("Raters could choose several values here, so one rater can count in several bars.")
