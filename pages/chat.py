@@ -17,6 +17,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
+from pluralign_core.analysis.colours import group_colours
 from pluralign_core.chat.pool import (
     MAX_INPUT_CHARS,
     ChatModelPool,
@@ -73,6 +74,7 @@ def rating_chart(table: pd.DataFrame):
         x="predicted",
         y="dimension",
         color="group",
+        color_discrete_map=group_colours(list(shown.group)),
         barmode="group",
         orientation="h",
         range_x=[table.scale_min.min(), table.scale_max.max()],

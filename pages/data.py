@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from pages._downloads import chart_download
 from pages._frame import active_dataset_info, get_store, simulated_notice, switch_dataset
 from pages._import_mapping import (
     NOT_STATED,
@@ -21,6 +22,7 @@ from pages._import_mapping import (
     spec_from_state,
 )
 from pluralign_core import paths
+from pluralign_core.analysis.colours import group_colours
 from pluralign_core.ratings.importing import (
     ImportReport,
     ImportSpec,
@@ -109,10 +111,13 @@ def overview() -> None:
         counts,
         x="value",
         y="raters",
+        color="value",
+        color_discrete_map=group_colours([str(v) for v in counts.value]),
         labels={"value": attribute.label or name, "raters": "raters"},
         title=f"Raters by {(attribute.label or name).lower()}",
     )
     fig.update_xaxes(type="category")
+    fig.update_layout(showlegend=False)
     st.plotly_chart(fig, key="data_composition")
     if attribute.multi_valued:
         st.caption("Raters could choose several values here, so one rater can count in several bars.")
@@ -125,7 +130,7 @@ def overview() -> None:
     )
     right.download_button(
         "Download chart (HTML)",
-        fig.to_html(include_plotlyjs="cdn").encode("utf-8"),
+        chart_download(fig),
         file_name=f"{info.dataset_id}-{name}-composition.html",
         mime="text/html",
     )

@@ -20,6 +20,7 @@ import streamlit as st
 from pages import _grid_report as grid_report
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
+from pluralign_core.analysis.colours import group_colours
 from pluralign_core.chat.pool import default_base_ref
 from pluralign_core.evaluation.config import ALL_LANGUAGES, CLASSIFIER_SCORER, EvaluationConfig
 from pluralign_core.evaluation.evaluate import check_evaluation
@@ -174,6 +175,7 @@ def _summary_chart(summary: pd.DataFrame, dimensions: list[str]):
         x="dimension",
         y="mean",
         color="group",
+        color_discrete_map=group_colours(list(pooled.group)),
         barmode="group",
         error_y="error_plus",
         error_y_minus="error_minus",

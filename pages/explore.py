@@ -14,6 +14,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages._downloads import chart_download
 from pages._explore_charts import (
     coefficient_chart,
     group_label,
@@ -25,6 +26,7 @@ from pages._explore_charts import (
 from pages._frame import active_dataset_id, get_store, simulated_notice
 from pluralign_core import analysis
 from pluralign_core.analysis import display, headlines
+from pluralign_core.analysis.colours import group_colours
 from pluralign_core.analysis.effects import CROSS_SEPARATOR, DEFINITION, pooled_difference
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.analysis.regression import METHOD
@@ -204,7 +206,7 @@ def _downloads(table: pd.DataFrame, name: str, fig: go.Figure | None = None) -> 
     if fig is not None:
         right.download_button(
             "Download chart (HTML)",
-            fig.to_html(include_plotlyjs="cdn"),
+            chart_download(fig),
             f"{name}.html",
             "text/html",
             key=f"html_{name}",
@@ -449,6 +451,7 @@ with tab_agree:
         x="dimension",
         y="alpha",
         color="group",
+        color_discrete_map=group_colours(list(alpha_view.group)),
         barmode="group",
         hover_data=["n_raters", "n_units"],
         pattern_shape="small_group",

@@ -14,6 +14,7 @@ from typing import Any
 import plotly.express as px
 import streamlit as st
 
+from pages._downloads import chart_download
 from pages._frame import active_dataset_id, get_store, simulated_notice
 from pluralign_core import paths
 from pluralign_core.preferences.build import (
@@ -230,7 +231,9 @@ def _histogram(result: PreferenceResult) -> None:
         title="Agreement of the pairs (0.5: raters split evenly, 1: unanimous)",
     )  # fmt: skip
     st.plotly_chart(fig, width="stretch", key="agreement_hist")
-    st.download_button("Histogram (HTML)", fig.to_html(), "agreement.html", "text/html", key="hist_html")
+    st.download_button(
+        "Histogram (HTML)", chart_download(fig), "agreement.html", "text/html", key="hist_html"
+    )
 
 
 def _preview(result: PreferenceResult) -> None:

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _grid_report as grid_report
+from pages._downloads import chart_download
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
 from pluralign_core.experiments import grid_comparisons, process, reference_run, report, tradeoffs
@@ -73,7 +74,7 @@ def _downloads(name: str, table: pd.DataFrame, fig: go.Figure | None, key: str) 
     if fig is not None:
         right.download_button(
             "Download chart (HTML)",
-            fig.to_html(include_plotlyjs="cdn").encode("utf-8"),
+            chart_download(fig),
             f"{name}.html",
             "text/html",
             key=f"{key}_html",

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._config_form import field_widget, field_widgets
+from pages._downloads import chart_download
 from pages._frame import active_dataset_info, get_store, simulated_notice
 from pluralign_core import paths
 from pluralign_core.config_base import FormField
@@ -196,7 +197,7 @@ def run_detail(queue: JobQueue, run_id: str) -> None:
         st.plotly_chart(figure, key=f"train_chart_{run_id}")
         st.download_button(
             "Download chart (HTML)",
-            figure.to_html(),
+            chart_download(figure),
             f"{run_id}-loss.html",
             "text/html",
             key=f"train_chart_html_{run_id}",
