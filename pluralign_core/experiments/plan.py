@@ -221,93 +221,96 @@ def plan_cells(
     runs = _run_settings(config, base_model)
     seeds = config.run_seeds
 
-    def designs() -> list[tuple[Any, ...]]:
-        """One ``(design_id, label, family, optimizer, disagreement, scale, objective, group, selection,
-        dimensions)`` per design choice."""
-        planned: list[Any] = []
-        first_disagreement = config.disagreements[0] if config.disagreements else "preserve"
-        first_scale = config.scales[0] if config.scales else "5-point"
-        what = "all dimensions" if design_objective == "multi" else f"{design_dimensions[0]} only"
-        if "dpo" in config.optimizers:
-            for disagreement in config.disagreements or [first_disagreement]:
-                for scale in config.scales or [first_scale]:
-                    planned.append(
-                        (
-                            f"dpo-{disagreement}-{scale}-{design_objective}-all",
-                            f"DPO · {disagreement} · {scale} · {what}",
-                            "design", "dpo", disagreement, scale, design_objective, "all raters", everyone,
-                            design_dimensions,
-                        )
-                    )  # fmt: skip
-        if "grpo" in config.optimizers:
-            planned.append(
-                (
-                    f"grpo-mean-5-point-{design_objective}-all",
-                    f"GRPO · group reward models · {what}",
-                    "design", "grpo", "mean rating", "5-point", design_objective, "all raters", everyone,
-                    design_dimensions,
-                )
-            )  # fmt: skip
-        optimizer = "dpo" if "dpo" in config.optimizers else "grpo"
-        disagreement = first_disagreement if optimizer == "dpo" else "mean rating"
-        scale = first_scale if optimizer == "dpo" else "5-point"
-        prefix = f"{optimizer}-{disagreement.replace(' ', '-')}-{scale}"
-        if design_objective == "multi" and "single" in config.objectives:
-            planned.append(
-                (
-                    f"{prefix}-single-all", f"{optimizer.upper()} · {config.single_dimension} only",
-                    "objective", optimizer, disagreement, scale, "single", "all raters", everyone,
-                    [config.single_dimension],
-                )
-            )  # fmt: skip
-        if design_objective == "single" and "multi" in config.objectives and len(dimensions) > 1:
-            planned.append(
-                (
-                    f"{prefix}-multi-all", f"{optimizer.upper()} · all dimensions",
-                    "objective", optimizer, disagreement, scale, "multi", "all raters", everyone, dimensions,
-                )
-            )  # fmt: skip
-        for group in config.groups:
-            selection = _group_selection(group, present_values)
-            if selection is None:
-                continue
-            planned.append(
-                (
+    def design(
+        design_id: str,
+        label: str,
+        family: str,
+        optimizer: str,
+        disagreement: str,
+        scale: str,
+        objective: str,
+        group: str,
+        selection: dict[str, Any],
+        dims: list[str],
+    ) -> GridCell:
+        """A design choice as a cell template; each seed's cell is a copy with its id, seed and run."""
+        return GridCell(
+            design_id, label, family, optimizer, disagreement, scale, objective, group, selection, list(dims),
+            dict(runs[optimizer]) if family != "base" else {}, dict(evaluation, name=label),
+            design_id=design_id,
+        )  # fmt: skip
+
+    first_disagreement = config.disagreements[0] if config.disagreements else "preserve"
+    first_scale = config.scales[0] if config.scales else "5-point"
+    what = "all dimensions" if design_objective == "multi" else f"{design_dimensions[0]} only"
+    designs: list[GridCell] = []
+    if "dpo" in config.optimizers:
+        for disagreement in config.disagreements or [first_disagreement]:
+            for scale in config.scales or [first_scale]:
+                designs.append(
+                    design(
+                        f"dpo-{disagreement}-{scale}-{design_objective}-all",
+                        f"DPO · {disagreement} · {scale} · {what}",
+                        "design", "dpo", disagreement, scale, design_objective, "all raters", everyone,
+                        design_dimensions,
+                    )
+                )  # fmt: skip
+    if "grpo" in config.optimizers:
+        designs.append(
+            design(
+                f"grpo-mean-5-point-{design_objective}-all", f"GRPO · group reward models · {what}",
+                "design", "grpo", "mean rating", "5-point", design_objective, "all raters", everyone,
+                design_dimensions,
+            )
+        )  # fmt: skip
+    optimizer = "dpo" if "dpo" in config.optimizers else "grpo"
+    disagreement = first_disagreement if optimizer == "dpo" else "mean rating"
+    scale = first_scale if optimizer == "dpo" else "5-point"
+    prefix = f"{optimizer}-{disagreement.replace(' ', '-')}-{scale}"
+    if design_objective == "multi" and "single" in config.objectives:
+        designs.append(
+            design(
+                f"{prefix}-single-all", f"{optimizer.upper()} · {config.single_dimension} only",
+                "objective", optimizer, disagreement, scale, "single", "all raters", everyone,
+                [config.single_dimension],
+            )
+        )  # fmt: skip
+    if design_objective == "single" and "multi" in config.objectives and len(dimensions) > 1:
+        designs.append(
+            design(
+                f"{prefix}-multi-all", f"{optimizer.upper()} · all dimensions",
+                "objective", optimizer, disagreement, scale, "multi", "all raters", everyone, dimensions,
+            )
+        )  # fmt: skip
+    for group in config.groups:
+        selection = _group_selection(group, present_values)
+        if selection is not None:
+            designs.append(
+                design(
                     f"{prefix}-{design_objective}-{group}", f"{optimizer.upper()} · tuned on {group}",
                     "group", optimizer, disagreement, scale, design_objective, group, selection,
                     design_dimensions,
                 )
             )  # fmt: skip
-        return planned
 
     start_label = f"Unaligned start ({TEACHING_LABEL})" if config.start == "unaligned" else "Base model"
-    base = GridCell(
-        "base", start_label, "base", "none", "none", "none", "none", "none", everyone, [], {},
-        dict(evaluation, name=start_label), seed=seeds[0], design_id="base",
-    )  # fmt: skip
-    cells = [base]
+    base = design("base", start_label, "base", "none", "none", "none", "none", "none", everyone, [])
+    cells = [dataclasses.replace(base, seed=seeds[0])]
     for seed in seeds:
-        for (
-            design_id,
-            label,
-            family,
-            optimizer,
-            disagreement,
-            scale,
-            objective,
-            group,
-            selection,
-            dims,
-        ) in designs():
-            cell_id = f"{design_id}-seed{seed}" if len(seeds) > 1 else design_id
-            shown = f"{label} · seed {seed}" if len(seeds) > 1 else label
+        for template in designs:
+            several = len(seeds) > 1
+            cell_id = f"{template.cell_id}-seed{seed}" if several else template.cell_id
+            label = f"{template.label} · seed {seed}" if several else template.label
             cells.append(
-                GridCell(
-                    cell_id, shown, family, optimizer, disagreement, scale, objective, group, selection,
-                    list(dims), dict(runs[optimizer], name=cell_id, seed=seed), dict(evaluation, name=shown),
-                    seed=seed, design_id=design_id,
+                dataclasses.replace(
+                    template,
+                    cell_id=cell_id,
+                    label=label,
+                    run=dict(template.run, name=cell_id, seed=seed),
+                    evaluation=dict(template.evaluation, name=label),
+                    seed=seed,
                 )
-            )  # fmt: skip
+            )
     return cells
 
 
