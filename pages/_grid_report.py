@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from pluralign_core.analysis.colours import group_colours
 from pluralign_core.ratings.reading import csv_safe
 
 MEASURE_NAMES = {
@@ -43,6 +44,7 @@ def reductions(document: Mapping[str, Any], measure: str, key: str) -> None:
         x="cell_id",
         y="toxicity_reduction",
         color="language",
+        color_discrete_map=group_colours(list(shown.language.unique())),
         symbol="resolved",
         error_y="error_plus",
         error_y_minus="error_minus",
