@@ -95,8 +95,11 @@ def answer_logprobs(
     was_training = model.training
     model.eval()
     try:
+        # rows of similar length batched together: far less padding to compute through
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
         for start in range(0, len(encoded), batch_size):
-            chunk = encoded[start : start + batch_size]
+            rows = order[start : start + batch_size]
+            chunk = [encoded[i] for i in rows]
             width = max(len(ids) for ids, _ in chunk)
             answer_lengths = [len(ids) - answer_start for ids, answer_start in chunk]
             keep = max(answer_lengths) + 1
@@ -118,7 +121,7 @@ def answer_logprobs(
             token_lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu()
             for row, length in enumerate(answer_lengths):
                 if length:
-                    out[start + row] = float(token_lp[row, token_lp.shape[1] - length :].mean())
+                    out[rows[row]] = float(token_lp[row, token_lp.shape[1] - length :].mean())
     finally:
         model.train(was_training)
     return out
