@@ -9,6 +9,7 @@ st.set_page_config(page_title="pluralign", page_icon=":material/diversity_3:", l
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
+    st.Page("pages/items.py", title="Items", icon=":material/list_alt:"),
     st.Page("pages/explore.py", title="Explore", icon=":material/query_stats:"),
     st.Page("pages/preferences.py", title="Preferences", icon=":material/compare_arrows:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),

@@ -34,6 +34,12 @@ PATH = [
         "See who the raters are (or import your own ratings).",
     ),
     (
+        "pages/items.py",
+        "Items",
+        ":material/list_alt:",
+        "Read the prompts and answers, see how each group rated each answer, and find where groups disagree.",
+    ),
+    (
         "pages/explore.py",
         "Explore",
         ":material/query_stats:",

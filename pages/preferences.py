@@ -58,6 +58,24 @@ PREVIEW_COLUMNS = [
 ]
 
 
+PRESET_KEY = "preferences_preset"  # set by the Items page: two groups and a prompt whose flips to show
+CONTESTED_PROMPT = "contested_prompt"
+
+
+def _apply_preset(dataset_id: str) -> None:
+    """Turn a preset from the Items page into widget values: one group here, the other in the comparison,
+    its dimension, and the prompt whose contested pairs to show (set before the widgets exist)."""
+    preset = st.session_state.pop(PRESET_KEY, None)
+    if not preset or preset.get("dataset_id") != dataset_id:
+        return
+    for key in [k for k in st.session_state if str(k).startswith(("main_filter_", "compare_filter_"))]:
+        st.session_state[key] = []
+    st.session_state[f"main_filter_{preset['attribute']}"] = [preset["first"]]
+    st.session_state[f"compare_filter_{preset['attribute']}"] = [preset["second"]]
+    st.session_state["dims"] = [preset["dimension"]]
+    st.session_state[CONTESTED_PROMPT] = preset["prompt_id"]
+
+
 def _fingerprint(dataset_id: str) -> tuple[str, str]:
     store = get_store()
     return str(store.path), catalog.dataset_fingerprint(store, dataset_id)
@@ -129,6 +147,7 @@ def _config_widgets(dataset_id: str) -> PreferenceConfig:
             jury = _jury_widgets(values)
         st.subheader("Dimensions")
         default = ["toxicity"] if "toxicity" in labels else [dimensions[0].name]
+        default = None if "dims" in st.session_state else default  # a preset from Items set it already
         chosen = st.multiselect("Dimensions", list(labels), default, format_func=labels.get, key="dims")
         weights = {}
         for name in chosen:
@@ -264,8 +283,15 @@ def _compare(config: PreferenceConfig, result: PreferenceResult, values: dict[st
         help="Response pairs whose preferred response differs (or is a tie in one group only).",
     )
     _expected_flips(config)
+    prompt = st.session_state.get(CONTESTED_PROMPT)
+    if prompt is not None and prompt not in set(contested.prompt_id):
+        st.caption(f"No pair of prompt {prompt} (opened from Items) flips between these two selections.")
     if contested.empty:
         return
+    if prompt in set(contested.prompt_id) and st.checkbox(
+        f"Only prompt {prompt} (opened from Items)", True, key="contested_only_prompt"
+    ):
+        contested = contested[contested.prompt_id == prompt]
     text = catalog.response_texts(get_store(), config.dataset_id)
     table = contested.assign(text_a=contested.response_a.map(text), text_b=contested.response_b.map(text))[
         [
@@ -408,6 +434,7 @@ if not dataset_id:
     st.info("No dataset yet: import one on the Data page.")
     st.stop()
 simulated_notice(get_store().dataset_info(dataset_id))
+_apply_preset(dataset_id)
 with st.expander("What each choice does to the data"):
     for title, text in describe_choices().items():
         st.markdown(f"**{title}.** {text}")

@@ -127,4 +127,4 @@ def test_home_page_states_simulated_data_and_links_every_page(store: Store) -> N
     assert "18% less toxic" in text and "27,375 ratings" in text
     assert "2511.14476" in " ".join(c.value for c in at.caption)
     links = [e for e in at.main if getattr(e, "type", "") == "page_link"]
-    assert len(links) == 7  # Data, Explore, Preferences, Train, Evaluate, Trade-offs, Chat
+    assert len(links) == 8  # Data, Items, Explore, Preferences, Train, Evaluate, Trade-offs, Chat
