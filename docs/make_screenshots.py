@@ -29,6 +29,7 @@ from tests.browser.conftest import CHROMIUM_FLAGS, _free_port
 from tests.browser.helpers import click, open_page, screenshot, wait_until, wait_until_idle
 
 PAGES = ["", "data", "explore", "preferences", "train", "evaluate", "tradeoffs"]
+NAMED = {"items": "item-browser"}  # pages whose screenshot has its own name
 QUESTION = "Why do people disagree so strongly about politics?"
 
 
@@ -63,6 +64,9 @@ def _chat(driver: webdriver.Chrome, url: str, folder: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "screenshots")
+    parser.add_argument(
+        "--only", nargs="+", metavar="PAGE", help="take only these pages (e.g. items); default: all and chat"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     port = _free_port()
@@ -75,12 +79,15 @@ def main() -> int:
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     url = f"http://127.0.0.1:{port}"
     try:
-        for page in PAGES:
+        for page in args.only or [*PAGES, *NAMED]:
+            if page == "chat":
+                continue
             open_page(driver, f"{url}/{page}", timeout=300)
             time.sleep(2)  # let charts finish drawing
-            print(screenshot(driver, args.out, page or "home"))
-        _chat(driver, url, args.out)
-        print(args.out / "chat.png")
+            print(screenshot(driver, args.out, NAMED.get(page, page or "home")))
+        if not args.only or "chat" in args.only:
+            _chat(driver, url, args.out)
+            print(args.out / "chat.png")
     finally:
         driver.quit()
         app.terminate()

@@ -23,6 +23,7 @@ from pluralign_core.ratings.reading import csv_safe
 from pluralign_core.store import catalog
 
 PRESET_KEY = "preferences_preset"
+DEFAULT_ATTRIBUTE = "gender"
 FACET_LABELS = {"topic": "Topic", "language": "Language", "split": "Split"}
 CORRECTION_LABELS = {
     "bh": "False coverage rate (Benjamini–Hochberg)",
@@ -93,6 +94,7 @@ def _answers(key: tuple[str, str], dataset_id: str, item_id: str, attribute: str
 def _controls(choices: dict) -> dict:
     attributes, dimensions = choices["attributes"], choices["dimensions"]
     several = [a for a in attributes if len(choices["values"][a]) > 1]
+    several.sort(key=lambda a: a != DEFAULT_ATTRIBUTE)  # the study's headline contrast first when present
     top = st.columns(3)
     attribute = top[0].selectbox(
         "Groups by",

@@ -11,7 +11,7 @@ from tests.browser.helpers import exceptions_on_page, open_page, screenshot
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["", "data", "explore", "preferences", "train", "evaluate", "tradeoffs", "chat"]
+PAGES = ["", "data", "items", "explore", "preferences", "train", "evaluate", "tradeoffs", "chat"]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -28,7 +28,7 @@ from tests.fixtures_shapes import standalone
 
 pytestmark = pytest.mark.browser
 
-PAGES = ("data", "explore", "preferences", "train", "evaluate", "tradeoffs", "chat")
+PAGES = ("data", "items", "explore", "preferences", "train", "evaluate", "tradeoffs", "chat")
 
 
 def test_standalone_texts_through_the_wizard_and_every_page(

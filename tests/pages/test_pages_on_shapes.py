@@ -20,6 +20,7 @@ from tests.fixtures_shapes import SHAPES
 
 PAGES = (
     "pages/data.py",
+    "pages/items.py",
     "pages/explore.py",
     "pages/preferences.py",
     "pages/train.py",
