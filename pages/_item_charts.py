@@ -43,6 +43,7 @@ def distribution_chart(
         category_orders={"rating": order, "answer_name": answers},
         color_discrete_map=dict(zip(order, display.answer_colours(scale), strict=True)),
         custom_data=["group", "n_ratings"],
+        facet_row_spacing=min(0.3 / len(answers), 0.08),
         labels={"percent": "% of ratings", "group_shown": "", "rating": dimension_label},
     )
     fig.update_traces(
@@ -60,6 +61,24 @@ def distribution_chart(
         margin={"t": 30},
     )
     return fig
+
+
+def _answer_titles(fig: go.Figure) -> None:
+    """Facet titles ("Answer 1") above each row of bars, left-aligned, instead of rotated on the right."""
+    domains = sorted(
+        (axis.domain for name, axis in fig.layout.to_plotly_json().items() if name.startswith("yaxis")),
+        key=lambda d: d[0],
+    )
+    for annotation in fig.layout.annotations:
+        top = min(domains, key=lambda d: abs((d[0] + d[1]) / 2 - annotation.y))[1]
+        annotation.update(
+            text=f"<b>{annotation.text.split('=', 1)[-1]}</b>",
+            textangle=0,
+            x=0,
+            xanchor="left",
+            y=top,
+            yanchor="bottom",
+        )
 
 
 def means_chart(

@@ -34,16 +34,16 @@ SORTS = {"disagreement": "Disagreement, largest first", "prompt": "Prompt id"}
 TABLE_COLUMNS = {
     "item_id": "Prompt id",
     "text": "Prompt",
-    "topic": "Topic",
-    "language": "Language",
-    "split": "Split",
-    "n_answers": "Answers",
-    "n_raters": "Raters",
     "groups": "Groups furthest apart",
     "diff": "Disagreement",
     "ci_low": "CI low",
     "ci_high": "CI high",
     "resolved": "Resolved",
+    "topic": "Topic",
+    "language": "Language",
+    "split": "Split",
+    "n_answers": "Answers",
+    "n_raters": "Raters",
 }
 
 
@@ -79,7 +79,13 @@ def _scores(key: tuple[str, str], dataset_id: str, settings_json: str) -> pd.Dat
     s = json.loads(settings_json)
     item_filter = items.ItemFilter(tuple(s["languages"]), tuple(s["topics"]), tuple(s["splits"]))
     return items.item_disagreement(
-        get_store(), dataset_id, s["attribute"], s["dimension"], item_filter, correction=s["correction"]
+        get_store(),
+        dataset_id,
+        s["attribute"],
+        s["dimension"],
+        item_filter,
+        correction=s["correction"],
+        min_group_raters=s["min_group_raters"],
     )
 
 
@@ -95,7 +101,7 @@ def _controls(choices: dict) -> dict:
     attributes, dimensions = choices["attributes"], choices["dimensions"]
     several = [a for a in attributes if len(choices["values"][a]) > 1]
     several.sort(key=lambda a: a != DEFAULT_ATTRIBUTE)  # the study's headline contrast first when present
-    top = st.columns(3)
+    top = st.columns(4)
     attribute = top[0].selectbox(
         "Groups by",
         attributes,
@@ -112,6 +118,14 @@ def _controls(choices: dict) -> dict:
         format_func=CORRECTION_LABELS.get,
         key="items_correction",
     )
+    min_raters = top[3].number_input(
+        "Fewest raters per group",
+        2,
+        1000,
+        items.DEFAULT_MIN_GROUP_RATERS,
+        key="items_min_raters",
+        help="Groups with fewer raters on a prompt are shown but do not enter its disagreement score.",
+    )
     present = {f: v for f, v in choices["facets"].items() if v}
     chosen = {f: [] for f in FACET_LABELS}
     if present:
@@ -127,6 +141,7 @@ def _controls(choices: dict) -> dict:
         "attribute": attribute,
         "dimension": dimension,
         "correction": correction,
+        "min_group_raters": int(min_raters),
         "languages": chosen["language"],
         "topics": chosen["topic"],
         "splits": chosen["split"],
@@ -154,7 +169,7 @@ def _prompt_table(scores: pd.DataFrame, facets: dict, level_note: str) -> None:
         key="items_table",
         height=min(420, 38 + 35 * len(table)),
         column_config={
-            "Prompt": st.column_config.TextColumn(width="large"),
+            "Prompt": st.column_config.TextColumn(width="medium"),
             "Disagreement": st.column_config.NumberColumn(format="%.2f", help=level_note),
             "CI low": st.column_config.NumberColumn(format="%.2f"),
             "CI high": st.column_config.NumberColumn(format="%.2f"),
@@ -185,12 +200,16 @@ def _flip_link(dataset_id: str, row: pd.Series, settings: dict, has_pairs: bool)
         st.switch_page("pages/preferences.py")
 
 
+def _short(text: str, width: int = 90) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
 def _selected(dataset_id: str, scores: pd.DataFrame, settings: dict, choices: dict) -> None:
     labels = dict(zip(scores.item_id, scores.text, strict=True))
     item_id = st.selectbox(
         "Prompt",
         list(scores.item_id),
-        format_func=lambda i: f"{i}: {labels[i][:90]}",
+        format_func=lambda i: f"{i}: {_short(labels[i])}",
         key="items_pick",
     )
     row = scores.set_index("item_id").loc[item_id].copy()
@@ -271,11 +290,11 @@ if settings["sort"] == "prompt":
     scores = scores.sort_values("item_id").reset_index(drop=True)
 with st.expander("How the disagreement score is computed"):
     st.markdown(
-        "Each rater's ratings of a prompt's answers are averaged; for every pair of groups with at least two "
-        "raters each, the difference of their means gets a Welch interval. The score is the largest "
-        "difference (in scale points), with a Bonferroni correction over the prompt's pairs and the chosen "
-        "correction across the prompts listed. **Resolved** means its interval excludes 0. Raters without "
-        "a value are left out of the score."
+        "Each rater's ratings of a prompt's answers are averaged; for every pair of groups with at least the "
+        "chosen number of raters each, the difference of their means gets a Welch interval. The score is the "
+        "largest difference (in scale points), with a Bonferroni correction over the prompt's pairs and the "
+        "chosen correction across the prompts listed. **Resolved** means its interval excludes 0. Raters "
+        "without a value are left out of the score."
     )
 estimable = scores[scores.estimable]
 cols = st.columns(3)

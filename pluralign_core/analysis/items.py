@@ -45,6 +45,7 @@ from pluralign_core.store.database import Store
 
 CORRECTIONS = ("bh", "bonferroni", "none")
 MIN_PAIR_RATERS = 2
+DEFAULT_MIN_GROUP_RATERS = 5
 ITEM_COLUMNS = ["item_id", "kind", "text", "language", "topic", "split", "n_answers", "n_raters"]
 SCORE_COLUMNS = [
     "group_high",
@@ -165,9 +166,10 @@ def welch(mean_a, var_a, n_a, mean_b, var_b, n_b) -> tuple[np.ndarray, np.ndarra
     return mean_a - mean_b, se, df
 
 
-def _pairs(groups: pd.DataFrame) -> pd.DataFrame:
+def _pairs(groups: pd.DataFrame, min_group_raters: int) -> pd.DataFrame:
     """Every unordered pair of estimable groups within each item, with the Welch difference."""
-    usable = groups[(groups.n_raters >= MIN_PAIR_RATERS) & (groups.group != NOT_GIVEN)]
+    enough = groups.n_raters >= max(min_group_raters, MIN_PAIR_RATERS)
+    usable = groups[enough & (groups.group != NOT_GIVEN)]
     pairs = usable.merge(usable, on="item_id", suffixes=("_a", "_b"))
     pairs = pairs[pairs.group_a < pairs.group_b]
     if pairs.empty:
@@ -235,12 +237,14 @@ def item_disagreement(
     *,
     correction: str = "bh",
     alpha: float = 0.05,
+    min_group_raters: int = DEFAULT_MIN_GROUP_RATERS,
 ) -> pd.DataFrame:
     """Every listed item with its disagreement score on ``dimension`` between groups of ``attribute``.
 
-    Columns: the :func:`list_items` columns, then ``group_high, group_low, mean_high, mean_low,
-    n_raters_high, n_raters_low, diff, ci_low, ci_high, ci_level, p_value, p_adjusted, pairs, estimable,
-    resolved``; sorted by ``diff``, largest first, items without two groups of two raters last (NaN).
+        Columns: the :func:`list_items` columns, then ``group_high, group_low, mean_high, mean_low,
+        n_raters_high, n_raters_low, diff, ci_low, ci_high, ci_level, p_value, p_adjusted, pairs, estimable,
+        resolved``; sorted by ``diff``, largest first; items without two groups of ``min_group_raters`` raters
+    last (NaN).
     """
     if correction not in CORRECTIONS:
         raise ValueError(f"unknown correction {correction!r}; use one of {list(CORRECTIONS)}")
@@ -248,7 +252,7 @@ def item_disagreement(
         raise ValueError(f"alpha must lie between 0 and 1, got {alpha}")
     items = list_items(store, dataset_id, item_filter)
     groups = group_rater_means(store, dataset_id, attribute, dimension, item_filter)
-    pairs = _pairs(groups)
+    pairs = _pairs(groups, min_group_raters)
     if pairs.empty:
         scored = pd.DataFrame(columns=["item_id", *SCORE_COLUMNS])
     else:

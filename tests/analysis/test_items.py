@@ -147,7 +147,8 @@ def test_standalone_texts_are_items_of_their_own_on_a_non_study_dimension(store)
 def test_one_rater_groups_get_a_mean_but_no_interval_and_never_a_score(store) -> None:
     dataset_id = _import_shape(store, "small_groups")
     dimension = store.dimensions(dataset_id)[0].name
-    table = items.item_disagreement(store, dataset_id, "race", dimension)
+    table = items.item_disagreement(store, dataset_id, "race", dimension, min_group_raters=2)
+    assert table.estimable.any()
     assert "Pacific Islander" not in set(table.group_high) | set(table.group_low)
     lone = None
     for item_id in table.item_id:
@@ -175,7 +176,7 @@ def test_other_shapes_list_score_and_distribute(store, name) -> None:
     dataset_id = _import_shape(store, name)
     dimension = store.dimensions(dataset_id)[0].name
     attribute = "state" if name == "many_levels" else "gender"
-    table = items.item_disagreement(store, dataset_id, attribute, dimension)
+    table = items.item_disagreement(store, dataset_id, attribute, dimension, min_group_raters=2)
     assert len(table) == len(items.list_items(store, dataset_id)) > 0
     assert table.estimable.any()
     assert ((table.ci_low <= table["diff"]) & (table["diff"] <= table.ci_high))[table.estimable].all()
@@ -187,3 +188,11 @@ def test_unknown_correction_is_refused(store) -> None:
     store.write_dataset(tiny_bundle("tiny"))
     with pytest.raises(ValueError, match="correction"):
         items.item_disagreement(store, "tiny", "gender", "toxicity", correction="holm")
+
+
+def test_groups_below_the_rater_minimum_never_enter_the_score(store) -> None:
+    store.write_dataset(tiny_bundle("tiny", n_raters=24, n_prompts=3, seed=7))  # race: Asian 8, others 12
+    everyone = items.item_disagreement(store, "tiny", "race", "toxicity", min_group_raters=2)
+    without_asian = items.item_disagreement(store, "tiny", "race", "toxicity", min_group_raters=10)
+    assert everyone.pairs.eq(3).all() and without_asian.pairs.eq(1).all()
+    assert set(without_asian.group_high) | set(without_asian.group_low) == {"White", "Black"}
