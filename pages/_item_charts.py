@@ -49,9 +49,7 @@ def distribution_chart(
     fig.update_traces(
         hovertemplate="%{customdata[0]}: %{x:.0f}% (%{customdata[1]} ratings)<extra>%{fullData.name}</extra>"
     )
-    fig.for_each_annotation(
-        lambda a: a.update(text=a.text.split("=", 1)[-1], textangle=0, x=0, xanchor="left")
-    )
+    _answer_titles(fig)
     shown = [_coloured(g) for g in groups if g in set(counts.group)]
     fig.update_yaxes(categoryorder="array", categoryarray=shown[::-1], title_text="")
     fig.update_layout(
@@ -66,7 +64,7 @@ def distribution_chart(
 def _answer_titles(fig: go.Figure) -> None:
     """Facet titles ("Answer 1") above each row of bars, left-aligned, instead of rotated on the right."""
     domains = sorted(
-        (axis.domain for name, axis in fig.layout.to_plotly_json().items() if name.startswith("yaxis")),
+        (axis["domain"] for name, axis in fig.layout.to_plotly_json().items() if name.startswith("yaxis")),
         key=lambda d: d[0],
     )
     for annotation in fig.layout.annotations:
