@@ -8,6 +8,8 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
@@ -196,3 +198,29 @@ def test_groups_below_the_rater_minimum_never_enter_the_score(store) -> None:
     without_asian = items.item_disagreement(store, "tiny", "race", "toxicity", min_group_raters=10)
     assert everyone.pairs.eq(3).all() and without_asian.pairs.eq(1).all()
     assert set(without_asian.group_high) | set(without_asian.group_low) == {"White", "Black"}
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), keep=st.floats(0.3, 1.0), min_raters=st.integers(2, 6))
+def test_property_counts_add_up_and_scores_sit_inside_their_intervals(
+    store, seed: int, keep: float, min_raters: int
+) -> None:
+    bundle = tiny_bundle(f"prop{seed}", n_raters=14, n_prompts=3, seed=seed)
+    rng = np.random.default_rng(seed)
+    bundle.ratings = bundle.ratings[rng.random(len(bundle.ratings)) < keep].reset_index(drop=True)
+    store.write_dataset(bundle, replace=True)
+    dataset_id = bundle.info.dataset_id
+    table = items.item_disagreement(store, dataset_id, "race", "toxicity", min_group_raters=min_raters)
+    scored = table[table.estimable]
+    assert (scored["diff"] >= 0).all() and (scored.mean_high >= scored.mean_low).all()
+    assert ((scored.ci_low <= scored["diff"]) & (scored["diff"] <= scored.ci_high)).all()
+    assert (scored[["n_raters_high", "n_raters_low"]] >= min_raters).all().all()
+    assert (scored.resolved == (scored.ci_low > 0)).all()
+    races = bundle.rater_attributes[bundle.rater_attributes.attribute == "race"]
+    for item_id in table.item_id:
+        dist = items.answer_distributions(store, dataset_id, item_id, "race", "toxicity")
+        rated = bundle.ratings[
+            bundle.ratings.response_id.str.startswith(f"{item_id}-")
+            & (bundle.ratings.dimension == "toxicity")
+        ]
+        assert dist.counts.n_ratings.sum() == len(rated.merge(races, on="rater_id"))
