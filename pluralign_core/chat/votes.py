@@ -316,8 +316,14 @@ def chat_turns(
             if message.get("role") != "user":
                 continue
             reply = messages[index + 1] if index + 1 < len(messages) else None
-            turn_id = str(message.get("turn") or f"q{index // 2}")
-            _, replies = turns.setdefault(turn_id, (message["content"], {}))
+            _, replies = turns.setdefault(turn_id(messages, index), (message["content"], {}))
             if reply is not None and reply.get("role") == "assistant":
                 replies[model] = reply["content"]
-    return [(turn_id, question, replies) for turn_id, (question, replies) in turns.items()]
+    return [(turn, question, replies) for turn, (question, replies) in turns.items()]
+
+
+def turn_id(messages: list[dict], index: int) -> str:
+    """The turn id of the question that ``messages[index]`` (a question or its reply) belongs to: its
+    ``turn`` entry, or its position for a message without one (the rule :func:`chat_turns` follows)."""
+    question = index if messages[index].get("role") == "user" else index - 1
+    return str(messages[question].get("turn") or f"q{question // 2}")
