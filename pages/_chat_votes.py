@@ -8,6 +8,7 @@ nothing reaches the store before that.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 
@@ -216,7 +217,7 @@ def votes_panel(
     if store.has_dataset(form.votes_id):
         buttons[1].download_button(
             "Download votes (CSV)",
-            votes_csv(store, form.votes_id),
+            functools.partial(votes_csv, store, form.votes_id),  # read from the store when clicked
             f"{form.votes_id}.csv",
             "text/csv",
             key="chat_votes_csv",

@@ -4,8 +4,11 @@ and odd-shaped datasets (other dimension names, scales and labels) work the same
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.chat.vote_form import (
@@ -264,3 +267,30 @@ def test_chat_turns_pair_replies_across_models_by_turn_id() -> None:
     assert chat_turns(
         {"base": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}, ["base"]
     ) == [("q0", "Q", {"base": "A"})]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    minimum=hst.integers(-3, 3),
+    points=hst.integers(2, 11),
+    n_replies=hst.integers(2, 4),
+    choice=hst.integers(-2, 3),
+)
+def test_the_preference_encoding_keeps_the_choice_on_any_scale(
+    minimum: int, points: int, n_replies: int, choice: int
+) -> None:
+    """On every scale: the preferred reply alone scores highest; a tie or 'all bad' scores all replies
+    alike (so no preference pair can come of it); every score lies on the scale."""
+    scale = Scale(minimum, minimum + points - 1, ())
+    models = [f"m{i}" for i in range(n_replies)]
+    preferred = {-2: TIE, -1: ALL_BAD}.get(choice, models[min(choice, n_replies - 1)])
+    turn = TurnVote("t", "Q?", "en", tuple(ReplyVote(m, m, f"reply {m}") for m in models), preferred)
+    scores = preference_scores(turn, scale)
+    assert set(scores) == set(models)
+    assert all(scale.minimum <= s <= scale.maximum for s in scores.values())
+    if preferred in (TIE, ALL_BAD):
+        assert len(set(scores.values())) == 1
+        assert scores[models[0]] == (scale.minimum if preferred == ALL_BAD else math.floor(scale.midpoint))
+    else:
+        best = max(scores.values())
+        assert [m for m, s in scores.items() if s == best] == [preferred]

@@ -107,6 +107,13 @@ def test_votes_are_saved_only_on_save_and_then_analysed_on_explore(chat_store: S
     assert set(means.dimension) >= {"toxicity", PREFERRED.name}
     assert set(means.group) == {"woman"}
 
+    at.switch_page("pages/preferences.py").run()
+    assert not at.exception, at.exception
+    at.multiselect(key="dims").set_value([PREFERRED.name]).run()
+    assert not at.exception, at.exception
+    pairs = next(m for m in at.metric if m.label == "Pairs").value
+    assert pairs == "1", "the preferred reply over the other one is the dataset's one pair"
+
 
 def test_a_german_question_gets_german_labels_and_saving_twice_appends_once(chat_store: Store) -> None:
     at, turn = _ask("Warum sind manche Menschen so unhöflich?")
