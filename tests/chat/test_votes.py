@@ -294,3 +294,17 @@ def test_the_preference_encoding_keeps_the_choice_on_any_scale(
     else:
         best = max(scores.values())
         assert [m for m, s in scores.items() if s == best] == [preferred]
+
+
+def test_votes_without_stated_demographics_or_labels_export_too(store: Store) -> None:
+    bundle = tiny_bundle("plain", n_raters=4)
+    bundle.info = dataclasses.replace(bundle.info, scale=Scale(0, 3, ()))
+    bundle.ratings["score"] = bundle.ratings.score % 4
+    store.write_dataset(bundle)
+    save_votes(
+        store, vote_form(store, "plain"), SessionVotes("s1", (_turn("t1", {"toxicity": 0}, {}, "base"),))
+    )
+    table = votes_table(store, "chat-votes-plain")
+    assert sorted(table.score.astype(int)) == [0, 0, 3] and set(table.score_label) == {""}
+    assert "gender" not in table.columns
+    assert votes_csv(store, "chat-votes-plain").decode("utf-8").splitlines()[0].startswith("rater_id,")

@@ -14,6 +14,7 @@ from pluralign_core.chat.vote_form import PREFERRED
 from pluralign_core.store.database import Store
 from pluralign_core.store.dataset_rows import read_bundle
 from tests.chat.test_chat import make_adapter
+from tests.fixtures_shapes import EDUCATION
 from tests.rewards.test_rewards import planted_bundle
 
 VOTES = "chat-votes-planted"
@@ -137,3 +138,25 @@ def test_saving_without_any_vote_explains_and_writes_nothing(chat_store: Store) 
     at.button(key="chat_votes_save").click().run()
     assert any("nothing to save" in e.value for e in at.error)
     assert not chat_store.has_dataset(VOTES)
+
+
+def test_an_odd_shaped_dataset_asks_its_own_dimension_labels_and_attributes(chat_store: Store) -> None:
+    from tests.chat.test_votes import import_shape
+
+    import_shape(chat_store, "standalone")
+    chat_store.set_active_dataset("standalone")
+    at, turn = _ask("Is this comment offensive?")
+    box = at.selectbox(key=f"vote|{turn}|base|offensiveness")
+    assert (
+        box.label == chat_store.dimensions("standalone")[0].label and box.options[-1] == "5 · very offensive"
+    )
+    education = at.selectbox(key="vote_attribute|education").options
+    assert education[0] == "not stated" and set(education[1:]) == set(EDUCATION)
+    box.set_value(1)
+    at.selectbox(key="vote_attribute|education").set_value("bachelor")
+    at.button(key="chat_votes_save").click().run()
+    assert not at.exception, at.exception
+    stored = read_bundle(chat_store, "chat-votes-standalone")
+    assert [d.name for d in stored.dimensions] == ["offensiveness", PREFERRED.name]
+    assert list(stored.ratings.score.astype(int)) == [1]
+    assert list(stored.rater_attributes.value) == ["bachelor"]
