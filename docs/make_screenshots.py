@@ -7,7 +7,8 @@ something to show::
     PLURALIGN_HOME=/tmp/demo PYTHONPATH=. .venv/bin/python docs/make_screenshots.py
 
 It starts ``pluralign app`` on a free port, opens each page in headless Chromium (the browser tests'
-helpers), asks the Chat page one question, and writes one PNG per page.
+helpers), asks the Chat page one question, and writes one PNG per page; then it rates the two replies and
+keeps the rating controls (``chat-ratings.png``). ``--only chat-ratings`` takes just that one.
 """
 
 from __future__ import annotations
@@ -61,11 +62,41 @@ def _chat(driver: webdriver.Chrome, url: str, folder: Path) -> None:
     screenshot(driver, folder, "chat")
 
 
+def _chat_ratings(driver: webdriver.Chrome, folder: Path) -> Path:
+    """Rate the replies the Chat page shows and keep the part of the page from the replies to *Save votes*."""
+    from PIL import Image
+
+    from tests.browser.test_chat_votes import rate_replies
+
+    rate_replies(driver)
+    height = driver.execute_script("return document.querySelector('#stMain').scrollHeight;")
+    driver.set_window_size(1400, min(max(int(height) + 100, 1000), 6000))
+    wait_until_idle(driver, settle=2.0)
+    top, bottom = driver.execute_script(
+        """
+        const first = document.querySelector('[data-testid="stChatMessage"]').getBoundingClientRect();
+        const save = [...document.querySelectorAll('[data-testid="stButton"] button')]
+            .find((b) => b.textContent.includes('Save votes')).getBoundingClientRect();
+        return [first.top + window.scrollY - 75, save.bottom + window.scrollY + 16];
+        """
+    )
+    path = folder / "chat-ratings.png"
+    driver.save_screenshot(str(path))
+    ratio = driver.execute_script("return window.devicePixelRatio;") or 1
+    with Image.open(path) as image:
+        image.crop((0, int(max(top, 0) * ratio), image.width, int(bottom * ratio))).save(path)
+    driver.set_window_size(1400, 1000)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "screenshots")
     parser.add_argument(
-        "--only", nargs="+", metavar="PAGE", help="take only these pages (e.g. items); default: all and chat"
+        "--only",
+        nargs="+",
+        metavar="PAGE",
+        help="take only these pages (e.g. items, chat, chat-ratings); default: all",
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +111,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     try:
         for page in args.only or [*PAGES, *NAMED]:
-            if page == "chat":
+            if page in ("chat", "chat-ratings"):
                 continue
             open_page(driver, f"{url}/{page}", timeout=300)
             time.sleep(2)  # let charts finish drawing
@@ -88,6 +119,8 @@ def main() -> int:
         if not args.only or "chat" in args.only:
             _chat(driver, url, args.out)
             print(args.out / "chat.png")
+        if not args.only or "chat-ratings" in args.only:
+            print(_chat_ratings(driver, args.out))
     finally:
         driver.quit()
         app.terminate()

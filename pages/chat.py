@@ -9,6 +9,7 @@ link in it into a request from the user's browser to any URL, which can carry th
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from pages._chat_votes import current_form, rating_controls, votes_panel
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core.analysis.colours import group_colours
 from pluralign_core.chat.pool import (
@@ -217,17 +219,27 @@ toolbar[2].download_button(
     disabled=not any(labelled.values()),
 )
 
+
+def model_label(key: str) -> str:
+    return specs[key].label if key in specs else key
+
+
+form = current_form(dataset_id)
 columns = st.columns(max(len(chosen), 1))
 for column, key in zip(columns, chosen, strict=False):
     with column:
-        st.subheader(specs[key].label if key in specs else key, divider="gray")
+        st.subheader(model_label(key), divider="gray")
         if key in captions:
             st.caption(captions[key])
-        for index, message in enumerate(histories.get(key, [])):
+        history_shown = histories.get(key, [])
+        for index, message in enumerate(history_shown):
             with st.chat_message(message["role"]):
                 st.text(message["content"])
                 if message["role"] == "assistant":
                     show_ratings(message.get("ratings"), f"chart-{key}-{index}")
+                    rating_controls(form, history_shown, index, key, latest=index == len(history_shown) - 1)
+if len(chosen) >= 2:
+    votes_panel(form, histories, chosen, model_label)
 
 prompt = st.chat_input(
     f"Message all selected models (up to {MAX_INPUT_CHARS:,} characters)", key="chat_input"
@@ -239,9 +251,10 @@ if prompt is not None and chosen:
         st.error(f"Not sent: {error}")
         prompt = None
 if prompt is not None:
+    turn = uuid.uuid4().hex[:8]  # matches the replies to this question across models (chat votes)
     for column, key in zip(columns, chosen, strict=False):
         history = histories.setdefault(key, [])
-        messages = [*history, {"role": "user", "content": prompt}]
+        messages = [*history, {"role": "user", "content": prompt, "turn": turn}]
         with column:
             with st.chat_message("user"):
                 st.text(prompt)
