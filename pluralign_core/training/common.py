@@ -40,6 +40,27 @@ def shrink_logprob_tiles(tokens: int = 1024, vocab: int = 8192) -> None:
         chunked_logprob.TOKEN_CHUNK_SIZE = tokens
 
 
+def has_native_bf16() -> bool:
+    """Whether this machine computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX (read from ``/proc/cpuinfo``; elsewhere bf16 would be emulated, hence slower)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(requested: str) -> str:
+    """``fp32`` or ``bf16``: ``auto`` becomes bf16 only on hardware with native bfloat16 arithmetic."""
+    if requested == "auto":
+        return "bf16" if has_native_bf16() else "fp32"
+    return requested
+
+
 def load_base(config: RunConfig) -> tuple[Any, Any]:
     """The base model (float32 weights; mixed precision is the trainer's job) and its tokenizer."""
     from pluralign_core.models.base import load_model_and_tokenizer
@@ -73,6 +94,7 @@ def trainer_arguments(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     import torch
 
     cuda = torch.cuda.is_available()
+    precision = resolve_precision(config.precision)
     return {
         "output_dir": str(Path(run_dir) / CHECKPOINT_DIR),
         "learning_rate": config.learning_rate,
@@ -93,7 +115,7 @@ def trainer_arguments(config: RunConfig, run_dir: Path) -> dict[str, Any]:
         "run_name": Path(run_dir).name,
         "project": "pluralign",
         "use_cpu": not cuda,
-        "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
+        "bf16": precision == "bf16",
         "fp16": False,
         "gradient_checkpointing": config.gradient_checkpointing,
         "dataloader_num_workers": 0,

@@ -20,6 +20,8 @@ ALGORITHMS = ("dpo", "grpo", "sft")
 ALIGNMENT_ALGORITHMS = ("dpo", "grpo")
 LR_SCHEDULERS = ("linear", "constant", "constant_with_warmup", "cosine")
 WEIGHTED_LOSS_MODES = ("auto", "on", "off")
+#: Arithmetic of the training passes: bf16 mixed precision, float32, or auto (bf16 where the hardware has it).
+PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 # Experiment trackers a run may also log to (the JSONL progress file the app reads is always written).
 # Each maps to the modules transformers' own availability check looks for, and the package to install.
@@ -189,6 +191,24 @@ class RunConfig(YamlConfig):
             "group": "optimizer",
         },
     )
+    precision: str = field(
+        default="fp32",
+        metadata={
+            "help": "fp32: float32 throughout; bf16: bfloat16 mixed precision (weights stay float32); auto: "
+            "bf16 on a GPU or CPU with native bfloat16 instructions (AVX512-BF16, AMX), fp32 elsewhere. "
+            "The resolved choice is saved with the run.",
+            "choices": PRECISIONS,
+            "group": "optimizer",
+        },
+    )
+    cache_reference_logps: bool = field(
+        default=False,
+        metadata={
+            "help": "DPO: compute the reference model's log-probabilities once per (prompt, answer) and "
+            "reuse them in later runs on the same base (no reference forward per step; same loss).",
+            "group": "optimizer",
+        },
+    )
     report_to: str = field(
         default="none",
         metadata={
@@ -212,6 +232,9 @@ class RunConfig(YamlConfig):
             )
         self.report_to = str(self.report_to or "none").lower()
         check_reporter(self.report_to)
+        self.precision = str(self.precision or "fp32").lower()
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if isinstance(self.lora_target_modules, str):
             self.lora_target_modules = [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]
         self.reward_models = [str(p) for p in self.reward_models]

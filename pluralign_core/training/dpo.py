@@ -33,6 +33,7 @@ from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from pluralign_core.training import common
 from pluralign_core.training.config import RunConfig
+from pluralign_core.training.reference_cache import ReferenceLogpCache, reference_identity, sequence_key
 
 WEIGHT_COLUMNS = ("weight", "probability")
 NORMALISER = "weight_normaliser"
@@ -138,6 +139,101 @@ class WeightedDPOTrainer(DPOTrainer):
             return super()._compute_loss(model, inputs, return_outputs)
 
 
+class CachedReferenceMixin:
+    """DPO trainer part that takes the reference log-probs from a :class:`ReferenceLogpCache`.
+
+    trl's ``precompute_ref_log_probs`` computes every pair's reference log-probs before training (and its
+    training steps then skip the reference forward); this override looks each (prompt, answer) sequence up
+    in the cache first and runs the reference model only on the pairs with a sequence not seen before, with
+    trl's own :meth:`compute_ref_log_probs`. Values are identical to trl's up to the rounding of a different
+    batch padding (about 1e-6 in float32).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        reference_cache: ReferenceLogpCache | None = None,
+        cache_prompt_length: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # set before trl's __init__, which computes the reference log-probs
+        self.reference_cache = reference_cache
+        self.cache_prompt_length = cache_prompt_length
+        super().__init__(*args, **kwargs)
+
+    def _precompute_ref_logps(self, dataset: Any, name: str, batch_size: int) -> Any:
+        cache = self.reference_cache
+        if cache is None:
+            return super()._precompute_ref_logps(dataset, name, batch_size)  # type: ignore[misc]
+        keep = self.cache_prompt_length
+        prompts = [list(p[-keep:]) if keep else list(p) for p in dataset["prompt_ids"]]
+        chosen = [sequence_key(p, c) for p, c in zip(prompts, dataset["chosen_ids"], strict=True)]
+        rejected = [sequence_key(p, r) for p, r in zip(prompts, dataset["rejected_ids"], strict=True)]
+        cache.count([*chosen, *rejected])
+        missing = [
+            i
+            for i, (c, r) in enumerate(zip(chosen, rejected, strict=True))
+            if c not in cache or r not in cache
+        ]
+        if missing:
+            cache.update(
+                self._reference_logps(dataset.select(missing), chosen, rejected, missing, batch_size)
+            )
+            if self.accelerator.is_main_process:
+                cache.save()
+        dataset = dataset.add_column("ref_chosen_logps", [cache[k] for k in chosen])
+        return dataset.add_column("ref_rejected_logps", [cache[k] for k in rejected])
+
+    def _reference_logps(
+        self, subset: Any, chosen: list[str], rejected: list[str], rows: list[int], batch_size: int
+    ) -> list[tuple[str, float]]:
+        """The reference model's summed log-probs of ``subset``'s answers, keyed like the cache."""
+        from torch.utils.data import DataLoader
+
+        subset = subset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"])
+        loader = self.accelerator.prepare(
+            DataLoader(subset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False)
+        )
+        model = self.ref_model or self.model
+        values: list[float] = []
+        for batch in loader:
+            chosen_logps, rejected_logps = self.compute_ref_log_probs(model, batch)
+            chosen_logps, rejected_logps = self.accelerator.gather_for_metrics((chosen_logps, rejected_logps))
+            for c, r in zip(chosen_logps.tolist(), rejected_logps.tolist(), strict=True):
+                values.extend((c, r))
+        keys = [key for i in rows for key in (chosen[i], rejected[i])]
+        return list(zip(keys, values, strict=True))
+
+
+class CachedReferenceDPOTrainer(CachedReferenceMixin, DPOTrainer):
+    """:class:`DPOTrainer` with reference log-probs from the cache."""
+
+
+class CachedReferenceWeightedDPOTrainer(CachedReferenceMixin, WeightedDPOTrainer):
+    """:class:`WeightedDPOTrainer` with reference log-probs from the cache."""
+
+
+def trainer_class(weighted: bool, cached: bool) -> type[DPOTrainer]:
+    if cached:
+        return CachedReferenceWeightedDPOTrainer if weighted else CachedReferenceDPOTrainer
+    return WeightedDPOTrainer if weighted else DPOTrainer
+
+
+def reference_cache_for(config: RunConfig, args: DPOConfig) -> ReferenceLogpCache:
+    """The cache of this run's reference: its weights and everything that changes a sequence's log-prob."""
+    import torch
+
+    identity = reference_identity(
+        config.base_model,
+        max_length=config.max_length,
+        truncation_mode=args.truncation_mode,
+        precision=common.resolve_precision(config.precision),
+        ld_alpha=args.ld_alpha,
+        torch=torch.__version__,
+    )
+    return ReferenceLogpCache(identity)
+
+
 def normalised_weights(weight: torch.Tensor, normaliser: torch.Tensor | float | None = None) -> torch.Tensor:
     """``weight`` divided by the mean weight of its optimizer step (``normaliser``), or of its batch.
 
@@ -171,7 +267,10 @@ def build_trainer(
     keep = {"prompt", "chosen", "rejected", *weight_columns}
     data = data.remove_columns([c for c in data.column_names if c not in keep])
     args = DPOConfig(
-        **common.trainer_arguments(config, run_dir), max_length=config.max_length, loss_type=["sigmoid"]
+        **common.trainer_arguments(config, run_dir),
+        max_length=config.max_length,
+        loss_type=["sigmoid"],
+        precompute_ref_log_probs=config.cache_reference_logps,
     )
     pad_token = tokenizer.pad_token or tokenizer.eos_token
     collator = PreferenceCollator(
@@ -181,9 +280,12 @@ def build_trainer(
         max_prompt_length=config.max_prompt_length,
         weight_columns=weight_columns,
     )
-    trainer_class = WeightedDPOTrainer if weighted else DPOTrainer
-    extra = {"weight_columns": weight_columns} if weighted else {}
-    return trainer_class(
+    extra: dict[str, Any] = {"weight_columns": weight_columns} if weighted else {}
+    if config.cache_reference_logps:
+        extra.update(
+            reference_cache=reference_cache_for(config, args), cache_prompt_length=config.max_prompt_length
+        )
+    return trainer_class(weighted, config.cache_reference_logps)(
         model=model,
         args=args,
         train_dataset=data,
@@ -199,4 +301,8 @@ def train(config: RunConfig, run_dir: Path, callbacks: list[Any] | None = None) 
     """Train and return the trainer and facts for the model card (weighted loss on or off)."""
     trainer = build_trainer(config, run_dir, callbacks)
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint or None)
-    return trainer, {"weighted_loss": isinstance(trainer, WeightedDPOTrainer)}
+    facts: dict[str, Any] = {"weighted_loss": isinstance(trainer, WeightedDPOTrainer)}
+    cache = getattr(trainer, "reference_cache", None)
+    if cache is not None:
+        facts["reference_logps_cached"] = {"hits": cache.hits, "misses": cache.misses}
+    return trainer, facts

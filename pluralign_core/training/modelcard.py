@@ -138,6 +138,8 @@ def render(config: RunConfig, run_id: str, metrics: dict[str, Any], facts: dict[
         f"seed {config.seed}",
         f"- **LoRA**: r {config.lora_r}, alpha {config.lora_alpha}, dropout {config.lora_dropout:g}, "
         f"targets {', '.join(config.lora_target_modules)}",
+        f"- **Precision**: {facts.get('precision', config.precision)} (setting: {config.precision})"
+        + _cache_note(facts.get("reference_logps_cached")),
         "",
         "## Final metrics",
         "",
@@ -156,3 +158,10 @@ def write(
     """Write the card and make ``adapter_config.json`` name the same portable base model."""
     (adapter / "README.md").write_text(render(config, run_id, metrics, facts), "utf-8")
     record_base_model(adapter, hub_id(config.base_model))
+
+
+def _cache_note(cached: dict[str, int] | None) -> str:
+    """How many reference log-probs a DPO run took from the cache (empty when it did not use one)."""
+    if not cached:
+        return ""
+    return f"; reference log-probs from the cache: {cached['hits']} of {cached['hits'] + cached['misses']}"

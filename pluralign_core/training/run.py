@@ -73,6 +73,7 @@ def _run(config: RunConfig, run_dir: Path, main: bool, callbacks: list[Any] | No
         progress = [JsonlProgressCallback(run_dir / LOG_FILE), *(callbacks or [])]
         trainer, facts = algorithm.train(config, run_dir, progress)
         facts["world_size"] = trainer.args.world_size
+        facts["precision"] = common.resolve_precision(config.precision)
         adapter = run_dir / ADAPTER_DIR
         trainer.save_model(str(adapter))
         metrics = common.final_metrics(trainer.state.log_history)
