@@ -157,6 +157,16 @@ COLUMN_LABELS: dict[str, str] = {
     "path": "Folder",
     "created_at": "Created",
     "run_id": "Run",
+    "step": "Step",
+    "max_steps": "Steps in all",
+    "eta_s": "Time left (s)",
+    "reward_margin": "Reward margin",
+    "reward_mean": "Mean reward",
+    "loss": "Loss",
+    "state": "State",
+    "algorithm": "Algorithm",
+    "queued": "Queued",
+    "registered": "Registered",
     "status": "Status",
     "severity": "Severity",
     "row": "Row",
@@ -171,12 +181,24 @@ COLUMN_LABELS: dict[str, str] = {
     "flip_share": "Share flipped",
 }
 WORDS = {"pct": "%", "ci": "95% CI", "id": "id", "p": "p", "n": "number of", "dpo": "DPO", "kl": "KL"}
-NumberKind = Literal["count", "measure", "percent", "p"]
+NumberKind = Literal["count", "measure", "percent", "p", "plain"]
 P_VALUE_NAMES = frozenset({"p_value", "p_adjusted", "p"})
+PLAIN_NAMES = frozenset({"row", "line", "seed", "year", "score"})  # whole numbers that are not amounts
 COUNT_NAMES = frozenset(
-    {"n", "raters", "pairs", "ratings", "prompts", "responses", "flipped", "response_pairs"}
+    {
+        "n",
+        "raters",
+        "pairs",
+        "ratings",
+        "prompts",
+        "responses",
+        "flipped",
+        "response_pairs",
+        "step",
+        "max_steps",
+    }
 )
-NUMBER_FORMATS: dict[str, str] = {"count": "localized", "measure": "%.2f", "percent": "%.1f%%"}
+NUMBER_FORMATS: dict[str, str] = {"count": "localized", "measure": "%.2f", "percent": "%.1f%%", "plain": "%d"}
 
 
 def readable_name(name: str, labels: Mapping[str, str] | None = None) -> str:
@@ -198,9 +220,12 @@ def readable_name(name: str, labels: Mapping[str, str] | None = None) -> str:
 
 
 def number_kind(name: str) -> NumberKind:
-    """How a numeric column's values read: a count, a measure (mean, alpha, share), a percent or a p-value."""
+    """How a numeric column's values read: a count, a measure (mean, alpha, share), a percent, a p-value, or
+    a plain whole number that is no amount (a row number, a seed, an answer on the scale)."""
     if name in P_VALUE_NAMES:
         return "p"
+    if name in PLAIN_NAMES:
+        return "plain"
     if name in COUNT_NAMES or name.startswith("n_"):
         return "count"
     if "pct" in name.split("_") or name.startswith("measured_ci_"):
@@ -216,6 +241,8 @@ def format_number(value: float | None, kind: NumberKind) -> str:
         return format_p(float(value))
     if kind == "count":
         return f"{round(float(value)):,}"
+    if kind == "plain":
+        return f"{round(float(value))}"
     if kind == "percent":
         return f"{float(value):,.1f}%"
     return f"{float(value):,.2f}"
