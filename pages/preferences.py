@@ -166,6 +166,7 @@ def _config_widgets(dataset_id: str) -> PreferenceConfig:
         aggregate = st.radio(
             "Majority vote aggregate",
             ["median", "mean"],
+            format_func=str.capitalize,
             horizontal=True,
             key="aggregate",
             disabled=disagreement != "majority",

@@ -107,6 +107,7 @@ with st.expander("Run the comparison grid", expanded=not list_grids()):
     choice = st.radio(
         "Budget preset",
         ["demo", "reference", "full"],
+        format_func=str.capitalize,
         horizontal=True,
         key="grid_preset",
         captions=[

@@ -16,6 +16,7 @@ from tests.fixtures_shapes import SHAPES
 pytestmark = pytest.mark.usefixtures("bare_app")
 
 UMLAUT = "Grüße aus München, schön"
+MOJIBAKE = UMLAUT.encode("utf-8").decode("latin-1")  # UTF-8 bytes read as Latin-1
 
 
 def _file(encoding: str) -> bytes:
@@ -35,7 +36,8 @@ def _upload(data: bytes, name: str = "ratings.csv") -> AppTest:
 
 
 def _preview(at: AppTest):
-    return next(d.value for d in at.dataframe if d.proto.id and "import_mapped_preview" in d.proto.id)
+    """The mapped-rows preview: the table with the readable role names (the file preview has the file's)."""
+    return next(d.value for d in at.dataframe if {"Rater id", "Answer"} <= set(d.value.columns))
 
 
 def _stored_responses(store: Store, dataset_id: str) -> set[str]:
@@ -50,7 +52,7 @@ def test_wizard_shows_the_detected_encoding_previews_mapped_rows_and_imports(
     picker = at.selectbox(key="imp_encoding")
     assert picker.value == detected and "detected" in picker.options[0]
     preview = _preview(at)
-    assert {"Rater id", "Prompt", "Response", "Dimension", "Score", "Gender", "Age band"} <= set(
+    assert {"Rater id", "Prompt", "Response", "Dimension", "Answer", "Gender", "Age band"} <= set(
         preview.columns
     )
     assert preview.Response.str.startswith(UMLAUT).any()  # the letters read right, before importing
@@ -66,7 +68,7 @@ def test_picking_another_encoding_rereads_the_file_and_imports_with_it(store: St
     assert at.selectbox(key="imp_encoding").value == "utf-8"
     at.selectbox(key="imp_encoding").set_value("latin-1").run()
     assert not at.exception, at.exception
-    assert _preview(at).Response.str.startswith("GrÃ¼ÃŸe").any()  # UTF-8 read as Latin-1: mojibake
+    assert _preview(at).Response.str.startswith(MOJIBAKE).any()  # the file was read again, as Latin-1
     assert "encoding: latin-1" in next(c.value for c in at.code)
     at.selectbox(key="imp_encoding").set_value("utf-8").run()
     assert _preview(at).Response.str.startswith(UMLAUT).any()
@@ -92,5 +94,5 @@ def test_cli_import_reads_the_encoding_given(pluralign_home, tmp_path, capsys) -
     assert cli.main(["import", str(path), "--dataset-id", "wrong", "--encoding", "latin-1"]) == 0
     assert cli.main(["import", str(path), "--dataset-id", "right"]) == 0
     store = Store()
-    assert any(t.startswith("GrÃ¼ÃŸe") for t in _stored_responses(store, "wrong"))
+    assert any(t.startswith(MOJIBAKE) for t in _stored_responses(store, "wrong"))
     assert any(t.startswith(UMLAUT) for t in _stored_responses(store, "right"))

@@ -15,6 +15,7 @@ from pluralign_core.analysis.display import COLUMN_LABELS
 from pluralign_core.ratings.schema import Attribute
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
+from tests.fixtures_shapes import SHAPES
 from tests.pages.test_pages_on_shapes import import_through_wizard
 
 pytestmark = pytest.mark.usefixtures("bare_app")
@@ -30,7 +31,6 @@ PAGES = (
 )
 INTERNAL = frozenset(COLUMN_LABELS) | {"n", "mean", "sd", "coef", "estimable", "agreement"}
 SNAKE = re.compile(r"[a-z0-9]+(_[a-z0-9]+)+")
-RAW_FILE_TABLES = {"import_file_preview"}  # the uploaded file as it is: its own column names
 
 
 def internal(name: str) -> bool:
@@ -38,27 +38,35 @@ def internal(name: str) -> bool:
     return name in INTERNAL or bool(SNAKE.fullmatch(name))
 
 
-def shown_names(at: AppTest) -> dict[str, list[str]]:
-    """Every table header, metric label, and picker label and option on the page, by where it is."""
+def shown_names(at: AppTest, file_columns: frozenset[str]) -> dict[str, list[str]]:
+    """Every table header, metric label, and picker label and option on the page, by where it is.
+
+    Left out: the uploaded file shown as it is, and the import wizard's pickers, which map the file's own
+    column names (``file_columns``); and pickers of ids the user gave (datasets, runs, evaluations)."""
     names: dict[str, list[str]] = {}
     for frame in at.dataframe:
-        if frame.proto.id and any(key in frame.proto.id for key in RAW_FILE_TABLES):
+        if file_columns and set(map(str, frame.value.columns)) == file_columns:
             continue
         names.setdefault("table header", []).extend(str(c) for c in frame.value.columns)
     names["metric"] = [m.label for m in at.metric]
     for kind in ("selectbox", "multiselect", "radio"):
         for widget in getattr(at, kind):
             if widget.key in ("dataset_picker", "delete_target", "eval_pick", "grid_pick"):
-                continue  # ids the user gave (datasets, runs) are names, not code
+                continue
+            if str(widget.key).startswith("imp_"):
+                continue
             names.setdefault(f"{kind} label", []).append(widget.label)
             names.setdefault(f"{kind} option", []).extend(str(o) for o in widget.options)
     return names
 
 
-def internal_names(at: AppTest, page: str) -> dict[str, list[str]]:
+def internal_names(
+    at: AppTest, page: str, file_columns: frozenset[str] = frozenset()
+) -> dict[str, list[str]]:
     at.switch_page(page).run()
     assert not at.exception, (page, at.exception)
-    found = {where: sorted({n for n in names if internal(n)}) for where, names in shown_names(at).items()}
+    shown = shown_names(at, file_columns)
+    found = {where: sorted({n for n in names if internal(n)}) for where, names in shown.items()}
     return {where: names for where, names in found.items() if names}
 
 
@@ -103,7 +111,8 @@ def test_pages_show_no_internal_names_on_the_study_like_dataset(store: Store) ->
 
 def test_pages_show_no_internal_names_on_an_imported_odd_shape(store: Store) -> None:
     at = import_through_wizard("small_groups")  # age_band, worker_id … as the file names them
-    found = {page: internal_names(at, page) for page in PAGES}
+    columns = frozenset(SHAPES["small_groups"]().frame.columns)
+    found = {page: internal_names(at, page, columns) for page in PAGES}
     assert {page: names for page, names in found.items() if names} == {}
 
 
