@@ -125,6 +125,14 @@ COLUMN_LABELS: dict[str, str] = {
     "share_between": "Share between groups",
     "share_within": "Share within groups",
     "share_between_raw": "Share between groups (raw)",
+    "n_raters_reference": "Reference raters",
+    "mean_reference": "Reference mean",
+    "diff_se": "Difference SE",
+    "pct_se": "% difference SE",
+    "ss_total": "Sum of squares, total",
+    "ss_between": "Sum of squares between groups",
+    "ss_within": "Sum of squares within groups",
+    "ss_between_null": "Sum of squares between groups by chance",
     "name": "Name",
     "published_pct": "Published %",
     "measured_pct": "Measured %",
@@ -180,7 +188,18 @@ COLUMN_LABELS: dict[str, str] = {
     "flipped": "Flipped",
     "flip_share": "Share flipped",
 }
-WORDS = {"pct": "%", "ci": "95% CI", "id": "id", "p": "p", "n": "number of", "dpo": "DPO", "kl": "KL"}
+WORDS = {
+    "pct": "%",
+    "ci": "95% CI",
+    "id": "id",
+    "p": "p",
+    "n": "number of",
+    "se": "SE",
+    "sd": "SD",
+    "dpo": "DPO",
+    "grpo": "GRPO",
+    "kl": "KL",
+}
 NumberKind = Literal["count", "measure", "percent", "p", "plain"]
 P_VALUE_NAMES = frozenset({"p_value", "p_adjusted", "p"})
 PLAIN_NAMES = frozenset({"row", "line", "seed", "year", "score"})  # whole numbers that are not amounts

@@ -13,7 +13,7 @@ MACHINE_COLUMNS = (
     "dimension", "reference", "mean", "sd", "n_raters", "n_ratings", "small_group", "diff", "diff_ci_low",
     "diff_ci_high", "pct_diff", "pct_ci_low", "pct_ci_high", "p_value", "p_adjusted", "coef", "estimable",
     "identified", "name", "attribute", "published_pct", "measured_pct", "measured_ci_low",
-    "measured_ci_high", "difference_pts", "alpha",
+    "measured_ci_high", "difference_pts", "alpha", "se", "ci_low", "ci_high", "kind", "message", "row",
 )  # fmt: skip
 
 
