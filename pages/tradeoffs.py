@@ -291,7 +291,10 @@ else:
 # ------------------------------------------------------------------------------------- group heatmap
 st.header("Models tuned on group G, rated by group H")
 dimensions = ["(all dimensions)", *sorted(long.dimension.unique())]
-dimension = st.selectbox("Dimension", dimensions, key="grid_heat_dim")
+heat_labels = {d.name: d.label or d.name for d in store.dimensions(dataset_id)}
+dimension = st.selectbox(
+    "Dimension", dimensions, format_func=lambda d: heat_labels.get(d, d), key="grid_heat_dim"
+)
 matrix = tradeoffs.group_matrix(long, dimension=None if dimension == dimensions[0] else dimension)
 if matrix.empty:
     st.info("No group-specific cells finished yet.")
