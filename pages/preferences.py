@@ -323,11 +323,8 @@ def _expected_flips(config: PreferenceConfig) -> None:
         "same-prompt answer pairs are preferred in opposite directions by the two groups; the contested "
         "pairs above also include pairs that flip by chance."
     )
-    show_table(
-        shares[["contrast", "response_pairs", "flipped", "flip_share"]],
-        key="expected_flips",
-        column_config={"flip_share": st.column_config.NumberColumn(format="percent")},
-    )
+    shown = shares.assign(flipped_pct=100 * shares.flip_share)
+    show_table(shown[["contrast", "response_pairs", "flipped", "flipped_pct"]], key="expected_flips")
 
 
 def _save(config: PreferenceConfig, result: PreferenceResult) -> None:

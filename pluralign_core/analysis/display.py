@@ -187,6 +187,7 @@ COLUMN_LABELS: dict[str, str] = {
     "response_pairs": "Answer pairs",
     "flipped": "Flipped",
     "flip_share": "Share flipped",
+    "flipped_pct": "Share flipped",
 }
 WORDS = {
     "pct": "%",

@@ -65,7 +65,7 @@ def test_compare_view_shows_expected_flips_for_simulated_data_only(store: Store)
     assert not at.exception, at.exception
     flips = next(d.value for d in at.dataframe if "Share flipped" in d.value.columns).set_index("Groups")
     assert set(flips.index) == {"Women vs men", "Liberal vs conservative"}
-    assert flips["Share flipped"].between(0.10, 0.25).all()
+    assert flips["Share flipped"].between(10, 25).all()  # percent
 
     store.write_dataset(tiny_bundle("tiny", n_raters=12, n_prompts=3))
     store.set_active_dataset("tiny")
