@@ -13,17 +13,20 @@ from typing import Any
 
 import streamlit as st
 
+from pluralign_core.analysis.display import readable_name
 from pluralign_core.config_base import FormField
 
 
 def field_widget(field: FormField, key: str) -> Any:
     """One widget for one config field; returns the widget's value."""
     default = None if field.default is dataclasses.MISSING else field.default
-    label, help_text = field.label, field.help
+    label, help_text = readable_name(field.label), field.help
     if field.kind == "choice":
         choices = list(field.choices)
         index = choices.index(default) if default in choices else 0
-        return st.selectbox(label, choices, index=index, help=help_text, key=key)
+        return st.selectbox(
+            label, choices, index=index, format_func=lambda c: readable_name(str(c)), help=help_text, key=key
+        )
     if field.kind == "bool":
         return st.checkbox(label, value=bool(default), help=help_text, key=key)
     if field.kind == "int":

@@ -71,7 +71,7 @@ def means_chart(table: pd.DataFrame, dim_labels: dict[str, str], attribute_label
         height=420,
         xaxis_title=attribute_label,
         yaxis_title="mean rating (95% CI, clustered by rater)",
-        legend_title_text="dimension",
+        legend_title_text="Dimension",
     )
     return fig
 
@@ -95,7 +95,7 @@ def likert_chart(table: pd.DataFrame, dim_labels: dict[str, str], scale):
         category_orders={"answer": order},
         color_discrete_map=colours,
         hover_data={"n_ratings": True, "percent": ":.1f"},
-        labels={"percent": "% of ratings", "group": "", "answer": "answer"},
+        labels={"percent": "% of ratings", "group": "", "answer": "Answer", "n_ratings": "Ratings"},
     )
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     fig.update_layout(barmode="stack", height=max(260, 170 * data.dimension.nunique()))
@@ -148,7 +148,7 @@ def coefficient_chart(table: pd.DataFrame, dim_labels: dict[str, str]) -> go.Fig
     )
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
     fig.update_layout(
-        scattermode="group", legend_title_text="dimension", height=120 + 60 * data.group.nunique()
+        scattermode="group", legend_title_text="Dimension", height=120 + 60 * data.group.nunique()
     )
     return fig
 

@@ -13,6 +13,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from pages._downloads import show_chart
+from pages._tables import show_table
 from pluralign_core.analysis.colours import group_colours
 from pluralign_core.ratings.reading import csv_safe
 
@@ -53,7 +55,7 @@ def reductions(document: Mapping[str, Any], measure: str, key: str) -> None:
     )
     fig.add_hline(y=0, line_dash="dot")
     fig.update_layout(xaxis_tickangle=-30)
-    st.plotly_chart(fig, key=f"{key}_reduction_chart")
+    show_chart(fig, f"reductions_{measure}", key=f"{key}_reduction_chart")
     st.caption(
         "Above 0: less toxic than the start on held-out prompts. The CI resamples prompts, then seeds; "
         "*resolved* = the CI excludes 0. Languages are never pooled."
@@ -88,7 +90,7 @@ def likelihood(document: Mapping[str, Any], key: str) -> None:
         title="Per-token implicit-reward margin (chosen − rejected) on held-out pairs, 95 % CI",
     )
     fig.update_traces(text=labels.to_numpy(), texttemplate="%{text}")
-    st.plotly_chart(fig, key=f"{key}_likelihood_chart")
+    show_chart(fig, f"likelihood_{language}", key=f"{key}_likelihood_chart")
     st.caption(
         "How far tuning moved each model's log-probabilities (per answer token, against the model it was "
         "tuned from) towards each group's held-out preferences: above 0, the group's chosen answers gained "
@@ -103,7 +105,7 @@ def answers(document: Mapping[str, Any], key: str) -> None:
     table = pd.DataFrame(document.get("answers") or [])
     if table.empty:
         return
-    st.dataframe(table, hide_index=True, width="stretch", key=f"{key}_answers")
+    show_table(table, key=f"{key}_answers")
     st.caption(
         "Mean answer length in words and the share of degenerate answers (empty, cut to a word or two, "
         "or mostly repetition) per design choice and language: compare with the start's row."
@@ -118,4 +120,4 @@ def comparisons(document: Mapping[str, Any], measure: str, key: str) -> None:
         st.info("No comparison has both of its sides finished.")
         return
     columns = ["name", "language", "difference", "ci_low", "ci_high", "resolved", "matches_study"]
-    st.dataframe(shown[[*columns, "study_text"]], hide_index=True, width="stretch", key=f"{key}_cmp")
+    show_table(shown[[*columns, "study_text"]], key=f"{key}_cmp")

@@ -257,4 +257,5 @@ def spec_from_state(state, frame: pd.DataFrame) -> ImportSpec:
         scale_max=int(state["imp_scale_max"]),
         scale_kind=state["imp_scale_kind"],
         label_map=label_map,
+        encoding=state.get("imp__encoding_override"),
     )

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages._downloads import chart_download
+from pages._downloads import chart_download, show_chart
 from pages._frame import active_dataset_info, get_store, simulated_notice, switch_dataset
 from pages._import_mapping import (
     NOT_STATED,
@@ -21,16 +21,20 @@ from pages._import_mapping import (
     mapping_widgets,
     spec_from_state,
 )
+from pages._tables import show_table
 from pluralign_core import paths
 from pluralign_core.analysis.colours import group_colours
 from pluralign_core.ratings.importing import (
+    PREVIEW_ROWS,
     ImportReport,
     ImportSpec,
     csv_safe,
     import_dataset,
+    preview_mapping,
     spec_path,
 )
 from pluralign_core.ratings.reading import ImportSource, Problems, Table, read_table
+from pluralign_core.ratings.text_encoding import COMMON_ENCODINGS, describe
 from pluralign_core.store import catalog
 
 EXAMPLES_DIR = paths.DATA_DIR / "examples"
@@ -44,10 +48,58 @@ def composition(db: str, dataset_id: str, fingerprint: str, attribute: str) -> p
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)
-def read_upload(name: str, data: bytes) -> tuple[Table | None, list]:
+def read_upload(name: str, data: bytes, encoding: str | None = None) -> tuple[Table | None, list]:
+    """The file as a table (``encoding``: the one the person picked; None: detect it)."""
     problems = Problems(name)
-    table = read_table(ImportSource(name, data), problems)
+    table = read_table(ImportSource(name, data), problems, encoding=encoding)
     return table, problems.errors
+
+
+def _read_errors(errors: list) -> None:
+    st.error("The file cannot be read; nothing was imported. Fix the file and upload it again.")
+    show_table(
+        pd.DataFrame([(p.kind, p.row, p.message) for p in errors], columns=["kind", "row", "message"]),
+        missing="",
+    )
+
+
+def encoding_picker(detected: str) -> str:
+    """The text encoding to read the file with: the detected one preselected, any common one pickable.
+
+    A wrong guess shows only in accented letters, so the person confirms it against the preview; picking
+    another encoding re-reads the file (and restarts the mapping, whose column names may change)."""
+    options = [detected, *[e for e in COMMON_ENCODINGS if e != detected]]
+    state = st.session_state
+    if state.get("imp_encoding") not in options:
+        state["imp_encoding"] = detected
+    picked = st.selectbox(
+        "Text encoding",
+        options,
+        format_func=lambda e: describe(e) + (" — detected" if e == detected else ""),
+        key="imp_encoding",
+        help="Check accented letters (ä, é, ß) in the preview below; if they look wrong, pick another "
+        "encoding and the file is read again.",
+    )
+    if state.get("imp__encoding_read", detected) != picked:
+        for key in [k for k in state if str(k).startswith(WIZARD_PREFIX) and k != "imp_encoding"]:
+            del state[key]
+    state["imp__encoding_read"] = picked
+    state["imp__encoding_override"] = None if picked == detected else picked
+    return picked
+
+
+def mapped_preview(table: Table, spec: ImportSpec) -> None:
+    """The first rows as they would be imported, before anything is written."""
+    frame, problems = preview_mapping(table, spec)
+    st.markdown(
+        f"**Preview of the mapped rows** (the first {PREVIEW_ROWS} rows of the file, one line per rating)"
+    )
+    if frame.empty:
+        first = f": {problems[0]}" if problems else ""
+        st.caption(f"No rating can be read from the first rows with this mapping{first}.")
+        return
+    labels = {d.attribute: d.label for d in spec.demographics if d.label}
+    show_table(frame, labels=labels, missing="", key="import_mapped_preview")
 
 
 def ordered(counts: pd.DataFrame, order: tuple[str, ...]) -> pd.DataFrame:
@@ -86,12 +138,12 @@ def overview() -> None:
         column.metric(label, f"{int(value):,}")
     for note in catalog.dataset_shape(store, info.dataset_id).limitations():
         st.caption(f":material/info: {note}")
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             [(d.name, d.label, "higher" if d.higher_is_better else "lower") for d in dimensions],
-            columns=["dimension", "label", "better when"],
+            columns=["Dimension", "Label", "Better when"],
         ),
-        hide_index=True,
+        width="content",
     )
 
     st.subheader("Who rated")
@@ -113,12 +165,12 @@ def overview() -> None:
         y="raters",
         color="value",
         color_discrete_map=group_colours([str(v) for v in counts.value]),
-        labels={"value": attribute.label or name, "raters": "raters"},
+        labels={"value": attribute.label or name, "raters": "Raters"},
         title=f"Raters by {(attribute.label or name).lower()}",
     )
     fig.update_xaxes(type="category")
     fig.update_layout(showlegend=False)
-    st.plotly_chart(fig, key="data_composition")
+    show_chart(fig, f"{info.dataset_id}-{name}-composition", key="data_composition", html=False)
     if attribute.multi_valued:
         st.caption("Raters could choose several values here, so one rater can count in several bars.")
     left, right = st.columns(2)
@@ -205,7 +257,7 @@ def show_report(report: ImportReport) -> None:
             "the file, then check again — your file and choices are kept."
         )
         problems = report.problems_frame(include_warnings=False)
-        st.dataframe(problems, hide_index=True, key="import_problems")
+        show_table(problems, key="import_problems", missing="")
         st.download_button(
             "Download problems (CSV)",
             csv_safe(problems).to_csv(index=False).encode("utf-8"),
@@ -223,7 +275,7 @@ def show_report(report: ImportReport) -> None:
         )
     if report.warnings:
         with st.expander(f"{report.warning_count} note(s)"):
-            st.dataframe(report.problems_frame().query("severity == 'warning'"), hide_index=True)
+            show_table(report.problems_frame().query("severity == 'warning'"), missing="")
 
 
 def importer() -> None:
@@ -235,16 +287,19 @@ def importer() -> None:
     if source is None:
         return
     table, errors = read_upload(source.name, source.data)
-    st.markdown(f"**Preview of `{source.name}`**")
     if table is None:
-        st.error("The file cannot be read; nothing was imported. Fix the file and upload it again.")
-        st.dataframe(
-            pd.DataFrame([(p.kind, p.row, p.message) for p in errors], columns=["kind", "row", "message"]),
-            hide_index=True,
-        )
+        _read_errors(errors)
         return
+    if table.encoding is not None:
+        picked = encoding_picker(table.encoding)
+        if picked != table.encoding:
+            table, errors = read_upload(source.name, source.data, picked)
+            if table is None:
+                _read_errors(errors)
+                return
+    st.markdown(f"**Preview of `{source.name}`**")
     st.caption(f"{len(table.frame):,} rows × {len(table.frame.columns)} columns (first 20 rows shown)")
-    st.dataframe(table.frame.head(20), hide_index=True)
+    st.dataframe(table.frame.head(20), hide_index=True, key="import_file_preview")
     mapping_widgets(table, source)
     try:
         spec = spec_from_state(st.session_state, table.frame)
@@ -256,6 +311,7 @@ def importer() -> None:
         st.session_state.pop("import_report", None)  # a report about another mapping would mislead
     st.session_state["import_report_mapping"] = mapping
     _limits(spec)
+    mapped_preview(table, spec)
     with st.expander("Import spec (YAML)"):
         st.code(spec.to_yaml(), language="yaml")
         st.download_button(
@@ -289,7 +345,7 @@ def manage() -> None:
         st.info("No datasets yet.")
         return
     table = datasets[["dataset_id", "name", "simulated", "n_raters", "n_prompts", "n_responses", "n_ratings"]]
-    st.dataframe(table, hide_index=True)
+    show_table(table, key="datasets_table")
     st.download_button(
         "Download list (CSV)", csv_safe(table).to_csv(index=False).encode("utf-8"), file_name="datasets.csv"
     )

@@ -18,8 +18,11 @@ import plotly.express as px
 import streamlit as st
 
 from pages import _grid_report as grid_report
+from pages._downloads import show_chart
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
+from pages._tables import show_table
 from pluralign_core import paths
+from pluralign_core.analysis import display
 from pluralign_core.analysis.colours import group_colours
 from pluralign_core.chat.pool import default_base_ref
 from pluralign_core.evaluation.config import ALL_LANGUAGES, CLASSIFIER_SCORER, EvaluationConfig
@@ -159,7 +162,7 @@ def jobs_panel(dataset_id: str) -> None:
         _job_detail(queue, job)
     if not jobs.empty:
         with st.expander(f"Queued evaluations ({len(jobs)})"):
-            st.dataframe(jobs, hide_index=True, width="stretch", key="eval_jobs_table")
+            show_table(jobs, key="eval_jobs_table", missing="–")
 
 
 def _summary_chart(summary: pd.DataFrame, dimensions: list[str]):
@@ -180,8 +183,14 @@ def _summary_chart(summary: pd.DataFrame, dimensions: list[str]):
         error_y="error_plus",
         error_y_minus="error_minus",
         title="How each group's reward model rates the answers (mean, 95% CI over prompts)",
-        labels={"mean": "predicted rating", "dimension": ""},
+        labels={"mean": "predicted rating", "dimension": "", "group": "Group"},
     )
+
+
+def _dimension_labels() -> dict[str, str]:
+    """The active dataset's dimension labels (an evaluation scores that dataset's dimensions)."""
+    dataset_id = active_dataset_id()
+    return {d.name: d.label or d.name for d in get_store().dimensions(dataset_id)} if dataset_id else {}
 
 
 def _download(table: pd.DataFrame, name: str, key: str) -> None:
@@ -216,11 +225,18 @@ def _show(rows: pd.DataFrame) -> None:
         f"{'greedy' if result.config.greedy else 'sampled'} decoding, seed {result.config.seed}."
     )
     rated = sorted(result.summary.dimension.dropna().unique())
-    shown = st.multiselect("Dimensions", rated, default=rated, key="eval_dimensions")
+    dim_labels = _dimension_labels()
+    shown = st.multiselect(
+        "Dimensions",
+        rated,
+        default=rated,
+        format_func=lambda d: dim_labels.get(d, d),
+        key="eval_dimensions",
+    )
     figure = _summary_chart(result.summary, shown)
     if figure is not None:
-        st.plotly_chart(figure, width="stretch", key="eval_chart")
-    st.dataframe(result.summary, hide_index=True, width="stretch")
+        show_chart(figure, f"{evaluation_id}-summary", key="eval_chart", html=True)
+    show_table(result.summary, values={"dimension": dim_labels})
     _download(result.summary, f"{evaluation_id}-summary", "eval_summary_csv")
 
     bases = rows[rows.config.map(lambda c: (c or {}).get("model_id") == "base")]
@@ -233,18 +249,17 @@ def _show(rows: pd.DataFrame) -> None:
         base = _load(folders[base_id])
         change = relative_change(result, base)
         change = change[change.language == ALL_LANGUAGES]
-        st.caption("improvement_pct is positive when the model is better (for toxicity: the reduction in %).")
-        st.dataframe(change, hide_index=True, width="stretch")
+        st.caption(
+            f"{display.readable_name('improvement_pct')} is positive when the model is better (for toxicity: "
+            "the reduction in %)."
+        )
+        show_table(change, values={"dimension": dim_labels})
         _download(change, f"{evaluation_id}-vs-{base_id}", "eval_change_csv")
     elif result.model_id != "base":
         st.info("Evaluate the base model too (same settings) to see the relative change.")
 
     st.subheader("Answers")
-    st.dataframe(
-        result.generations[["prompt_key", "language", "prompt_text", "response"]],
-        hide_index=True,
-        width="stretch",
-    )
+    show_table(result.generations[["prompt_key", "language", "prompt_text", "response"]])
     _download(result.generations, f"{evaluation_id}-answers", "eval_answers_csv")
 
 
@@ -276,7 +291,7 @@ if demo_matrix is not None:
                 "(margin points, paired 95 % CI): *resolved* only when the CI excludes 0 and the own "
                 "adapter agrees more."
             )
-            st.dataframe(diagonals, hide_index=True, width="stretch", key="eval_demo_diagonals")
+            show_table(diagonals, key="eval_demo_diagonals")
 stored = evaluations(store, dataset_id)
 if stored.empty:
     st.info("No evaluations of this dataset yet. Evaluate the base model first: it is the reference.")

@@ -14,7 +14,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._downloads import chart_download
+from pages._downloads import chart_download, show_chart
 from pages._explore_charts import (
     coefficient_chart,
     group_label,
@@ -24,6 +24,7 @@ from pages._explore_charts import (
     raters_per_group,
 )
 from pages._frame import active_dataset_id, get_store, simulated_notice
+from pages._tables import show_table
 from pluralign_core import analysis
 from pluralign_core.analysis import display, headlines
 from pluralign_core.analysis.colours import group_colours
@@ -162,28 +163,18 @@ def _headline_panel(table: pd.DataFrame) -> None:
     first = ["name", "published_pct", "measured_pct", "measured_ci_low", "measured_ci_high", "difference_pts"]
     ordered = table[[c for c in first if c in table] + [c for c in table if c not in first]]
     percent = {c: st.column_config.NumberColumn(format="%+.1f%%") for c in first[1:5]}
-    percent["difference_pts"] = st.column_config.NumberColumn("difference (pts)", format="%+.1f")
-    st.dataframe(ordered, hide_index=True, width="stretch", column_config=percent)
+    percent["difference_pts"] = st.column_config.NumberColumn(format="%+.1f")
+    show_table(ordered, column_config=percent, missing="not measured")
     _downloads(ordered, "headline_findings")
 
 
 # ----------------------------------------------------------------------------- small UI helpers
-P_COLUMNS = ("p_value", "p_adjusted")
-
-
-def _labelled(table: pd.DataFrame, missing: str) -> pd.DataFrame:
-    """The table as shown: empty cells (NaN) read ``missing`` ("not estimable", "not identified") rather
-    than "None", and p-values ``< 0.001``; the CSV download keeps the numbers.
-
-    The browser draws a null cell as "None" whatever a Styler says, so columns with empty cells (and the
-    p-value columns) are shown as text."""
-    shown = table.copy()
-    for column in shown.columns:
-        if column in P_COLUMNS:
-            shown[column] = shown[column].map(lambda p: missing if pd.isna(p) else display.format_p(p))
-        elif pd.api.types.is_float_dtype(shown[column]) and shown[column].isna().any():
-            shown[column] = shown[column].map(lambda v: missing if pd.isna(v) else f"{v:.4f}")
-    return shown
+def _column_labels(attribute: str, attribute2: str | None, labels: dict[str, str]) -> dict[str, str]:
+    """Table headers in the dataset's words: the group columns are named after their attributes."""
+    names = {"group": labels.get(attribute, attribute)}
+    if attribute2:
+        names["group2"] = labels.get(attribute2, attribute2)
+    return names
 
 
 def _largest_group(table: pd.DataFrame) -> int:
@@ -348,6 +339,8 @@ st.caption(
     "clustered by rater (each rater gives several ratings)."
 )
 
+headers = _column_labels(attribute, attribute2, labels)
+dim_values = {"dimension": dim_labels}
 group_labels = list(dict.fromkeys(group_label(means)))
 reference = st.selectbox(
     "Reference group for % differences",
@@ -365,14 +358,14 @@ tab_means, tab_likert, tab_diff, tab_model, tab_agree = st.tabs(
 with tab_means:
     _small_warning(means, min_raters)
     fig = means_chart(means, dim_labels, labels.get(attribute, attribute), info.scale)
-    st.plotly_chart(fig, key="chart_means")
+    show_chart(fig, f"group_means_{attribute}", key="chart_means", html=False)
     if display.clip_to_scale(means, info.scale).ci_clipped.any():
         st.caption(
             f":material/info: Some 95% CIs reach past the {info.scale.minimum}–{info.scale.maximum} scale "
             "(few raters): they are drawn clipped at the scale's end, marked by a grey triangle; the table "
             "keeps the unclipped interval."
         )
-    st.dataframe(_labelled(means, "not estimable"), hide_index=True, width="stretch")
+    show_table(means, labels=headers, values=dim_values)
     _downloads(means, f"group_means_{attribute}", fig)
 
 with tab_likert:
@@ -380,7 +373,7 @@ with tab_likert:
     st.caption(f"Share of each answer by {labels.get(attribute, attribute)}.")
     _small_warning(display.flag_small(raters_per_group(means), min_raters), min_raters, "as bars")
     fig = likert_chart(distribution, dim_labels, info.scale)
-    st.plotly_chart(fig, key="chart_likert")
+    show_chart(fig, f"answer_distribution_{attribute}", key="chart_likert", html=False)
     _downloads(distribution, f"answer_distribution_{attribute}", fig)
 
 with tab_diff:
@@ -398,13 +391,13 @@ with tab_diff:
         )
         _small_warning(diffs, min_raters, "in the heatmap")
         fig = heatmap(diffs, dim_labels)
-        st.plotly_chart(fig, key="chart_diffs")
+        show_chart(fig, f"percent_differences_{attribute}", key="chart_diffs", html=False)
         first = [
             "dimension", "group", "reference", "diff", "diff_ci_low", "diff_ci_high",
             "pct_diff", "pct_ci_low", "pct_ci_high", "p_adjusted",
         ]  # fmt: skip
         diffs = diffs[first + [c for c in diffs.columns if c not in first]]
-        st.dataframe(_labelled(diffs, "not estimable"), hide_index=True, width="stretch")
+        show_table(diffs, labels=headers, values=dim_values)
         _downloads(diffs, f"percent_differences_{attribute}", fig)
 
 with tab_model:
@@ -430,8 +423,8 @@ with tab_model:
                 _small_warning(display.flag_small(coefficients, min_raters), min_raters, "in the chart")
                 fig = coefficient_chart(coefficients, dim_labels) if coefficients.identified.any() else None
                 if fig is not None:
-                    st.plotly_chart(fig, key="chart_model")
-                st.dataframe(_labelled(coefficients, "not identified"), hide_index=True, width="stretch")
+                    show_chart(fig, f"mixed_model_{attribute}", key="chart_model", html=False)
+                show_table(coefficients, labels=headers, missing="not identified", values=dim_values)
                 _downloads(coefficients, f"mixed_model_{attribute}", fig)
 
 with tab_agree:
@@ -456,14 +449,20 @@ with tab_agree:
         hover_data=["n_raters", "n_units"],
         pattern_shape="small_group",
         pattern_shape_map={True: "/", False: ""},
-        labels={"alpha": "Krippendorff's alpha (ordinal)", "dimension": ""},
+        labels={
+            "alpha": "Krippendorff's alpha (ordinal)",
+            "dimension": "",
+            "group": labels.get(attribute, attribute),
+            **{c: display.readable_name(c) for c in ("n_raters", "n_units", "small_group")},
+        },
     )
-    st.plotly_chart(fig, key="chart_alpha")
-    st.dataframe(_labelled(alphas, "not estimable"), hide_index=True, width="stretch")
+    show_chart(fig, f"agreement_{attribute}", key="chart_alpha", html=False)
+    show_table(alphas, labels=headers, values=dim_values)
     _downloads(alphas, f"agreement_{attribute}", fig)
     split_view = split.assign(dimension=split.dimension.map(dim_labels).fillna(split.dimension))
+    shares = split_view.melt(id_vars="dimension", value_vars=["share_between", "share_within"])
     fig = px.bar(
-        split_view.melt(id_vars="dimension", value_vars=["share_between", "share_within"]),
+        shares.assign(variable=shares.variable.map(display.readable_name)),
         x="value",
         y="dimension",
         color="variable",
@@ -471,6 +470,6 @@ with tab_agree:
         labels={"value": "share of disagreement", "dimension": "", "variable": ""},
     )
     fig.update_layout(barmode="stack", height=120 + 50 * len(split_view))
-    st.plotly_chart(fig, key="chart_split")
-    st.dataframe(split, hide_index=True, width="stretch")
+    show_chart(fig, f"disagreement_split_{attribute}", key="chart_split", html=False)
+    show_table(split, values=dim_values)
     _downloads(split, f"disagreement_split_{attribute}", fig)

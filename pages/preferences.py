@@ -14,9 +14,11 @@ from typing import Any
 import plotly.express as px
 import streamlit as st
 
-from pages._downloads import chart_download
+from pages._downloads import show_chart
 from pages._frame import active_dataset_id, get_store, simulated_notice
+from pages._tables import show_table
 from pluralign_core import paths
+from pluralign_core.analysis.display import format_number
 from pluralign_core.preferences.build import (
     DISAGREEMENT,
     NEUTRAL,
@@ -118,11 +120,18 @@ def _selection_widgets(values: dict[str, list[str]], prefix: str) -> dict[str, l
 
 
 def _jury_widgets(values: dict[str, list[str]]) -> dict[str, dict[str, float]]:
-    attributes = st.multiselect("Balance raters by", list(values), key="jury_attributes")
+    dataset_id = str(active_dataset_id())
+    labels = _attribute_labels(dataset_id, _fingerprint(dataset_id))
+    attributes = st.multiselect(
+        "Balance raters by", list(values), format_func=lambda a: labels.get(a, a), key="jury_attributes"
+    )
     jury: dict[str, dict[str, float]] = {}
     for attribute in attributes:
         options = values[attribute]
-        st.caption(f"Target shares for **{attribute}** (normalised to sum to 1; 0 leaves a group out)")
+        st.caption(
+            f"Target shares for **{labels.get(attribute, attribute)}** (normalised to sum to 1; 0 leaves a "
+            "group out)"
+        )
         columns = st.columns(min(len(options), 4))
         shares = {}
         for i, value in enumerate(options):
@@ -176,6 +185,7 @@ def _config_widgets(dataset_id: str) -> PreferenceConfig:
         aggregate = st.radio(
             "Majority vote aggregate",
             ["median", "mean"],
+            format_func=str.capitalize,
             horizontal=True,
             key="aggregate",
             disabled=disagreement != "majority",
@@ -226,17 +236,25 @@ def _counts(result: PreferenceResult) -> None:
         f"{stats['pairs_per_prompt_mean']:.1f}",
         help=f"min {stats['pairs_per_prompt_min']}, max {stats['pairs_per_prompt_max']}",
     )
+    raters, effective = stats["raters_used"], stats["effective_sample_size"]
     cols[4].metric(
         "Raters",
-        f"{stats['raters_used']:,}",
-        help=f"raters whose ratings enter the pairs, of {stats['raters_selected']:,} selected",
+        format_number(raters, "count"),
+        help=f"Raters whose ratings enter the pairs, of {stats['raters_selected']:,} selected (a selected "
+        "rater who rated none of the paired answers adds nothing).",
     )
     cols[5].metric(
         "Effective sample size",
-        f"{stats['effective_sample_size']:.1f}",
-        help="Kish's (Σw)²/Σw² over the raters whose ratings enter the pairs: how many equally weighted "
-        "raters the (jury-weighted) raters are worth.",
+        format_number(effective, "count"),
+        help="How many equally weighted raters the same raters are worth (Kish's (Σw)²/Σw²). It equals the "
+        "rater count unless a jury gives raters different weights; then it is smaller.",
     )
+    if round(effective) < raters:
+        st.caption(
+            f":material/info: The jury's weights make the {format_number(raters, 'count')} raters count as "
+            f"{format_number(effective, 'count')} equally weighted ones: the more unequal the weights, the "
+            "fewer."
+        )
     if result.jury is not None:
         st.caption(f"Jury shares reached: {result.jury.achieved}")
 
@@ -249,17 +267,15 @@ def _histogram(result: PreferenceResult) -> None:
         result.pairs, x="agreement", nbins=20, range_x=[0.5, 1.0],
         title="Agreement of the pairs (0.5: raters split evenly, 1: unanimous)",
     )  # fmt: skip
-    st.plotly_chart(fig, width="stretch", key="agreement_hist")
-    st.download_button(
-        "Histogram (HTML)", chart_download(fig), "agreement.html", "text/html", key="hist_html"
-    )
+    fig.update_layout(xaxis_title="Agreement", yaxis_title="Pairs")
+    show_chart(fig, "agreement", key="agreement_hist")
 
 
 def _preview(result: PreferenceResult) -> None:
     preview = result.pairs.head(200).copy()
     for column in ("prompt", "chosen", "rejected"):
         preview[column] = preview[column].map(_text)
-    st.dataframe(preview[[c for c in PREVIEW_COLUMNS if c in preview]], hide_index=True, key="preview")
+    show_table(preview[[c for c in PREVIEW_COLUMNS if c in preview]], key="preview")
     flat = result.pairs.copy()
     for column in ("prompt", "chosen", "rejected"):
         flat[column] = flat[column].map(_text)
@@ -309,7 +325,7 @@ def _compare(config: PreferenceConfig, result: PreferenceResult, values: dict[st
         "direction_first": f"this: {result.config.rater_selection.label}",
         "direction_second": f"other: {other.config.rater_selection.label}",
     })  # fmt: skip
-    st.dataframe(table, hide_index=True, key="contested")
+    show_table(table, key="contested")
     st.download_button(
         "Contested pairs (CSV)", csv_safe(table).to_csv(index=False), "contested.csv", "text/csv"
     )
@@ -333,15 +349,8 @@ def _expected_flips(config: PreferenceConfig) -> None:
         "same-prompt answer pairs are preferred in opposite directions by the two groups; the contested "
         "pairs above also include pairs that flip by chance."
     )
-    shown = shares[["contrast", "response_pairs", "flipped", "flip_share"]].rename(
-        columns={"contrast": "groups", "response_pairs": "answer pairs", "flip_share": "share flipped"}
-    )
-    st.dataframe(
-        shown,
-        hide_index=True,
-        key="expected_flips",
-        column_config={"share flipped": st.column_config.NumberColumn(format="percent")},
-    )
+    shown = shares.assign(flipped_pct=100 * shares.flip_share)
+    show_table(shown[["contrast", "response_pairs", "flipped", "flipped_pct"]], key="expected_flips")
 
 
 def _save(config: PreferenceConfig, result: PreferenceResult) -> None:
@@ -370,7 +379,7 @@ def _saved_sets(dataset_id: str) -> None:
     saved = saved_sets(get_store(), dataset_id)
     if not saved.empty:
         with st.expander(f"Saved preference sets ({len(saved)})"):
-            st.dataframe(saved[["name", "kind", "path", "created_at"]], hide_index=True)
+            show_table(saved[["name", "kind", "path", "created_at"]])
 
 
 def _unpaired(dataset_id: str) -> None:
@@ -407,7 +416,7 @@ def _unpaired(dataset_id: str) -> None:
             "No text gets a label with these choices: widen the rater selection or pick another dimension."
         )
         return
-    st.dataframe(result.labels.head(200), hide_index=True, key="kto_preview")
+    show_table(result.labels.head(200), key="kto_preview")
     name = st.text_input("Name", f"{dataset_id}-{dimension}-unpaired", key="kto_name")
     left, right = st.columns(2)
     left.download_button(

@@ -16,8 +16,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _grid_report as grid_report
-from pages._downloads import chart_download
+from pages._downloads import chart_download, show_chart
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
+from pages._tables import show_table
 from pluralign_core import paths
 from pluralign_core.experiments import grid_comparisons, process, reference_run, report, tradeoffs
 from pluralign_core.experiments.grid_config import preset
@@ -106,6 +107,7 @@ with st.expander("Run the comparison grid", expanded=not list_grids()):
     choice = st.radio(
         "Budget preset",
         ["demo", "reference", "full"],
+        format_func=str.capitalize,
         horizontal=True,
         key="grid_preset",
         captions=[
@@ -127,7 +129,13 @@ with st.expander("Run the comparison grid", expanded=not list_grids()):
             f"The study's single-objective model tunes on {config.single_dimension}, which this dataset "
             "does not rate; pick the dimension it should tune on."
         )
-        single = st.selectbox("Single-objective dimension", dimensions, key="grid_single_dimension")
+        dim_labels = {d.name: d.label or d.name for d in store.dimensions(dataset_id)}
+        single = st.selectbox(
+            "Single-objective dimension",
+            dimensions,
+            format_func=lambda d: dim_labels.get(d, d),
+            key="grid_single_dimension",
+        )
         config = dataclasses.replace(config, single_dimension=single)
     try:
         plan = plan_grid(store, config)
@@ -157,7 +165,11 @@ if shipped is not None:
             + (f"; {wall / 60:.0f} min on {shipped['machine'].get('cores')} cores" if wall else "")
         )
         reference_measure = st.radio(
-            "Measured by", list(grid_report.MEASURE_NAMES), horizontal=True, key="reference_measure"
+            "Measured by",
+            list(grid_report.MEASURE_NAMES),
+            format_func=grid_report.MEASURE_NAMES.get,
+            horizontal=True,
+            key="reference_measure",
         )
         grid_report.reductions(shipped, reference_measure, "reference")
         grid_report.comparisons(shipped, reference_measure, "reference")
@@ -195,7 +207,7 @@ def _progress(grid_id: str) -> None:
             for c in state.data["cell_order"]
         ]
     )
-    st.dataframe(cells, hide_index=True, width="stretch")
+    show_table(cells)
     buttons = st.columns(3)
     if running:
         if buttons[0].button("Stop grid", key="grid_stop"):
@@ -227,11 +239,11 @@ with st.expander("Relative change per training run (%, no CI: one run per bar)")
         x="label",
         y=measure,
         color="family",
-        labels={measure: "toxicity reduction vs the start (%)", "label": ""},
+        labels={measure: "toxicity reduction vs the start (%)", "label": "", "family": "Design family"},
         title=f"Toxicity reduction against the start, one bar per run ({MEASURES[measure]})",
     )
     bars.update_layout(xaxis_tickangle=-30)
-    st.plotly_chart(bars, key="grid_reduction")
+    show_chart(bars, "toxicity_by_cell", key="grid_reduction", html=False)
     _downloads("toxicity_by_cell", table.set_index("cell_id"), bars, "reduction")
 
 st.header("Likelihood measure: did tuning move the model towards the group's held-out preferences?")
@@ -255,18 +267,23 @@ else:
         error_y="error_plus",
         error_y_minus="error_minus",
         symbol="resolved",
-        labels={"name": "", "difference": "A − B, toxicity reduction (points)"},
+        labels={
+            "name": "",
+            "difference": "A − B, toxicity reduction (points)",
+            "language": "Language",
+            "resolved": "Resolved",
+        },
         title="Option A's toxicity reduction minus option B's, with 95 % CIs (paired over prompts and seeds)",
     )
     fig.add_hline(y=0, line_dash="dot")
-    st.plotly_chart(fig, key="grid_comparisons")
-    st.dataframe(shown, hide_index=True, width="stretch", key="grid_comparisons_table")
+    show_chart(fig, "design_choice_comparisons", key="grid_comparisons", html=False)
+    show_table(shown, key="grid_comparisons_table")
     st.caption(
         "Reductions are the start model's toxicity on a held-out prompt minus the tuned model's, in the "
         "scorer's points (1–5 scale for the all-raters reward model; probability for the classifier, English "
-        "only). *resolved*: the 95 % CI excludes 0 and the Holm-adjusted p-value (across every comparison "
-        "shown for this grid) is below 0.05. *relative_pct* = (A − B) / |B| is given only when B's own "
-        "reduction is resolved. *matches_study*: resolved, in the study's direction, and both options "
+        "only). *Resolved*: the 95 % CI excludes 0 and the Holm-adjusted p-value (across every comparison "
+        "shown for this grid) is below 0.05. *Relative %* = (A − B) / |B| is given only when B's own "
+        "reduction is resolved. *Matches study*: resolved, in the study's direction, and both options "
         "actually reduced toxicity. Languages are never pooled."
     )
     _downloads("design_choice_comparisons", shown.set_index("name"), fig, "comparisons")
@@ -274,7 +291,10 @@ else:
 # ------------------------------------------------------------------------------------- group heatmap
 st.header("Models tuned on group G, rated by group H")
 dimensions = ["(all dimensions)", *sorted(long.dimension.unique())]
-dimension = st.selectbox("Dimension", dimensions, key="grid_heat_dim")
+heat_labels = {d.name: d.label or d.name for d in store.dimensions(dataset_id)}
+dimension = st.selectbox(
+    "Dimension", dimensions, format_func=lambda d: heat_labels.get(d, d), key="grid_heat_dim"
+)
 matrix = tradeoffs.group_matrix(long, dimension=None if dimension == dimensions[0] else dimension)
 if matrix.empty:
     st.info("No group-specific cells finished yet.")
@@ -287,7 +307,7 @@ else:
         labels={"x": "rated by (reward model of group H)", "y": "model", "color": "score 0–1"},
         title="Predicted rating (0–1, higher = better for that group)",
     )
-    st.plotly_chart(heat, key="grid_heatmap")
+    show_chart(heat, "group_heatmap", key="grid_heatmap", html=False)
     _downloads("group_heatmap", matrix, heat, "heatmap")
 
 # ------------------------------------------------------------------------------------- safety vs inclusivity
@@ -301,6 +321,13 @@ scatter = px.scatter(
     symbol="pareto",
     hover_name="label",
     hover_data=["worst_group"],
+    labels={
+        "family": "Design family",
+        "pareto": "On the Pareto front",
+        "worst_group": "Worst group",
+        "safety": "Safety",
+        "inclusivity": "Inclusivity",
+    },
     title="Safety (all raters, non-toxicity) vs inclusivity (worst group's score on the other dimensions)",
 )
 front = points[points.pareto].sort_values("safety")
@@ -311,7 +338,7 @@ scatter.add_scatter(
     name="Pareto front",
     line={"dash": "dash", "color": "grey"},
 )
-st.plotly_chart(scatter, key="grid_scatter")
+show_chart(scatter, "safety_inclusivity", key="grid_scatter", html=False)
 _downloads("safety_inclusivity", points.set_index("cell_id"), scatter, "scatter")
 
 # ------------------------------------------------------------------------------------- single vs multi
@@ -327,9 +354,10 @@ else:
         y="score",
         color="model",
         barmode="group",
+        labels={"dimension": "Dimension", "score": "Score", "model": "Model"},
         title="All raters' predicted rating (0–1, higher = better) per dimension",
     )
-    st.plotly_chart(grouped, key="grid_objective")
+    show_chart(grouped, "single_vs_multi", key="grid_objective", html=False)
     _downloads("single_vs_multi", objective, grouped, "objective")
 
 # ------------------------------------------------------------------------------------- sample responses

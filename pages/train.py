@@ -17,8 +17,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages._config_form import field_widget, field_widgets
-from pages._downloads import chart_download
+from pages._downloads import show_chart
 from pages._frame import active_dataset_info, get_store, simulated_notice
+from pages._tables import show_table
 from pluralign_core import paths
 from pluralign_core.config_base import FormField
 from pluralign_core.models.base import EMBEDDED_MODEL
@@ -181,27 +182,20 @@ def run_detail(queue: JobQueue, run_id: str) -> None:
     step, total = int(progress.get("step") or 0), int(progress.get("max_steps") or 0)
     st.progress(min(step / total, 1.0) if total else 0.0, text=f"{state} · step {step}/{total or '?'}")
     metrics = st.columns(4)
-    metrics[0].metric("loss", f"{progress['loss']:.4f}" if "loss" in progress else "–")
+    metrics[0].metric("Loss", f"{progress['loss']:.4f}" if "loss" in progress else "–")
     if "reward_margin" in progress:
-        metrics[1].metric("reward margin", f"{progress['reward_margin']:.4f}")
+        metrics[1].metric("Reward margin", f"{progress['reward_margin']:.4f}")
     elif "reward_mean" in progress:
-        metrics[1].metric("mean reward", f"{progress['reward_mean']:.4f}")
+        metrics[1].metric("Mean reward", f"{progress['reward_mean']:.4f}")
     eta = progress.get("eta")
-    metrics[2].metric("ETA", f"{eta:.0f} s" if eta is not None and state == "running" else "–")
-    metrics[3].metric("elapsed", f"{progress.get('elapsed', 0):.0f} s")
+    metrics[2].metric("Time left", f"{eta:,.0f} s" if eta is not None and state == "running" else "–")
+    metrics[3].metric("Elapsed", f"{progress.get('elapsed', 0):,.0f} s")
     if status.get("error"):
         st.error(f"{state}: {status['error']}")
     history = queue.history(run_id)
     if not history.empty:
         figure = _loss_figure(history)
-        st.plotly_chart(figure, key=f"train_chart_{run_id}")
-        st.download_button(
-            "Download chart (HTML)",
-            chart_download(figure),
-            f"{run_id}-loss.html",
-            "text/html",
-            key=f"train_chart_html_{run_id}",
-        )
+        show_chart(figure, f"{run_id}-loss", key=f"train_chart_{run_id}")
     buttons = st.columns(3)
     if state in ("queued", "running") and buttons[0].button(
         "Cancel", key=f"train_cancel_{run_id}", icon=":material/stop:"
@@ -236,7 +230,7 @@ def runs_panel() -> None:
     if table.empty:
         st.info("No runs yet: configure one above and press **Queue run**.")
         return
-    st.dataframe(table.drop(columns=["error"]), hide_index=True, key="train_runs_table")
+    show_table(table.drop(columns=["error"]), key="train_runs_table", missing="–")
     st.download_button(
         "Download runs (CSV)",
         csv_safe(table).to_csv(index=False),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pluralign_core.ratings.importing import ImportSpec, import_dataset, infer_spec
 from pluralign_core.ratings.reading import ImportLimits, Problems, read_table
+from pluralign_core.ratings.text_encoding import COMMON_ENCODINGS
 from pluralign_core.store.database import Store
 
 HELP = (
@@ -46,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ROLE=COLUMN",
         help=f"map a role to a column; roles: {', '.join(MAP_ROLES)}",
     )
+    parser.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="text encoding of a CSV/JSONL file when the detected one is wrong (any Python codec name; "
+        f"common: {', '.join(COMMON_ENCODINGS)})",
+    )
     parser.add_argument("--spec", type=Path, help="import spec YAML (as saved with an imported dataset)")
     parser.add_argument("--replace", action="store_true", help="replace a dataset with the same id")
     parser.add_argument("--dry-run", action="store_true", help="check the file only; write nothing")
@@ -59,13 +66,15 @@ def build_spec(args: argparse.Namespace, limits: ImportLimits) -> ImportSpec | N
         data = ImportSpec.from_yaml(args.spec).to_dict()
     else:
         problems = Problems(args.file.name, limits.max_problems)
-        table = read_table(args.file, problems, limits)
+        table = read_table(args.file, problems, limits, encoding=args.encoding)
         if table is None:
             for problem in problems.errors:
                 print(f"  error   {problem}")
             return None
         data = infer_spec(table.frame, args.dataset_id).to_dict()
     data["dataset_id"] = args.dataset_id
+    if args.encoding:
+        data["encoding"] = args.encoding
     if args.name:
         data["name"] = args.name
     if args.layout:

@@ -37,7 +37,10 @@ __all__ = [
     "csv_safe",
     "import_dataset",
     "infer_spec",
+    "preview_mapping",
 ]
+
+PREVIEW_ROWS = 10
 
 
 @dataclass
@@ -112,7 +115,9 @@ def import_dataset(
     name = source_name(source)
     problems = Problems(name, limits.max_problems)
     _check_dataset_id(store, spec.dataset_id, replace, problems)
-    table: Table | None = read_table(source, problems, limits, delimiter=spec.delimiter)
+    table: Table | None = read_table(
+        source, problems, limits, delimiter=spec.delimiter, encoding=spec.encoding
+    )
     bundle = build_bundle(table, spec, problems) if table is not None else None
     report = ImportReport(spec.dataset_id, name, dry_run=dry_run)
     if bundle is not None:
@@ -135,6 +140,59 @@ def import_dataset(
     report.problems, report.warnings = problems.errors, problems.warnings
     report.error_count, report.warning_count = problems.error_count, problems.warning_count
     return report
+
+
+def preview_mapping(table: Table, spec: ImportSpec, rows: int = PREVIEW_ROWS) -> tuple[pd.DataFrame, list]:
+    """The first ``rows`` rows of the file as they would be imported under ``spec``: one line per rating
+    (rater, prompt, response, dimension, score, then each rater attribute), and the problems of those rows.
+
+    The wizard shows it before the import, so a mapping that puts the prompt in the response column, or a
+    score scale read backwards, is seen on ten rows rather than after importing ten thousand. Columns keep
+    their machine names (``rater_id``, ``dimension``, each attribute's name); the page shows them readably.
+    """
+    head = Table(
+        table.frame.head(rows).reset_index(drop=True),
+        table.rows.head(rows).reset_index(drop=True),
+        table.file,
+        table.text_only,
+        table.encoding,
+    )
+    problems = Problems(table.file)
+    bundle = build_bundle(head, spec, problems)
+    if bundle is None or bundle.ratings.empty:
+        return pd.DataFrame(), problems.errors
+    responses = bundle.responses.rename(columns={"text": "response"})[
+        ["response_id", "prompt_id", "response"]
+    ]
+    prompts = bundle.prompts.rename(columns={"text": "prompt"})[["prompt_id", "prompt"]]
+    frame = bundle.ratings.merge(responses, on="response_id", how="left").merge(
+        prompts, on="prompt_id", how="left"
+    )
+    rater_order = {r: i for i, r in enumerate(dict.fromkeys(head.frame[spec.rater_id].astype(str)))}
+    response_order = {r: i for i, r in enumerate(bundle.responses.response_id)}
+    frame = frame.assign(
+        _rater=frame.rater_id.map(rater_order), _response=frame.response_id.map(response_order)
+    ).sort_values(["_rater", "_response"], kind="stable")  # the file's order, not one dimension after another
+    labels = {d.name: d.label or d.name for d in bundle.dimensions}
+    scale = bundle.info.scale
+    frame["dimension"] = frame.dimension.map(lambda d: labels.get(d, d))
+    frame["score"] = frame.score.map(
+        lambda v: f"{v} {scale.labels[int(v) - scale.minimum]}" if scale.labels else str(v)
+    )
+    columns = ["rater_id", "prompt", "response", "dimension", "score"]
+    if bundle.prompts.empty:
+        columns.remove("prompt")
+    attributes = bundle.rater_attributes
+    if not attributes.empty:
+        wide = (
+            attributes.groupby(["rater_id", "attribute"], sort=False)
+            .value.agg(lambda v: "; ".join(map(str, v)))
+            .unstack("attribute")
+            .reset_index()
+        )
+        frame = frame.merge(wide, on="rater_id", how="left")
+        columns += [a.name for a in bundle.attributes if a.name in wide]
+    return frame[columns].reset_index(drop=True), problems.errors
 
 
 def _check_dataset_id(store: Any, dataset_id: str, replace: bool, problems: Problems) -> None:

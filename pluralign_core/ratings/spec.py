@@ -199,13 +199,26 @@ class ImportSpec(YamlConfig):
     )
     builtin_labels: bool = field(default=True, metadata={"help": "accept EN/DE agreement labels (5 points)"})
     delimiter: str | None = field(default=None, metadata={"help": "CSV delimiter; none = detect"})
+    encoding: str | None = field(
+        default=None,
+        metadata={"help": "text encoding of a CSV/JSONL file (utf-8, cp1252, ...); none = detect"},
+    )
 
     def __post_init__(self) -> None:
         self.dimensions = [d if isinstance(d, DimensionSpec) else DimensionSpec(**d) for d in self.dimensions]
         self.demographics = [
             d if isinstance(d, DemographicSpec) else DemographicSpec(**d) for d in self.demographics
         ]
-        for role in ("item_id", "prompt_text", "prompt_id", "language", "topic", "split", "delimiter"):
+        for role in (
+            "item_id",
+            "prompt_text",
+            "prompt_id",
+            "language",
+            "topic",
+            "split",
+            "delimiter",
+            "encoding",
+        ):
             if getattr(self, role) == "":
                 setattr(self, role, None)
         self.scale_min, self.scale_max = int(self.scale_min), int(self.scale_max)

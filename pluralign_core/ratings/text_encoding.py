@@ -34,6 +34,21 @@ BOMS = (
 WESTERN = "cp1252"
 CHAOS_TIE = 0.01
 DELIMITERS = (",", ";", "\t", "|")
+# What a person can pick when the guess is wrong (the import wizard's picker, ``pluralign import
+# --encoding``): the encodings spreadsheets and survey tools export, by how often they do.
+COMMON_ENCODINGS = (
+    "utf-8",
+    "cp1252",
+    "latin-1",
+    "iso-8859-15",
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "cp1250",
+    "mac-roman",
+    "shift_jis",
+    "gb18030",
+)
 SNIFF_LINES = 50
 
 
@@ -84,8 +99,8 @@ def decode_text(data: bytes, encoding: str | None = None) -> DecodedText:
     Raises :class:`EncodingError` with a message a user can act on when no encoding fits.
     """
     if encoding:
-        try:
-            return DecodedText(data.decode(encoding), encoding, True)
+        try:  # a byte-order mark is not text, whichever encoding the person picked
+            return DecodedText(data.decode(encoding).removeprefix("\ufeff"), encoding, True)
         except (UnicodeDecodeError, LookupError) as error:
             raise EncodingError(f"the file cannot be read as {encoding} ({error})") from error
     for bom, name in BOMS:
@@ -127,6 +142,9 @@ def describe(encoding: str) -> str:
         "cp1250": "Windows-1250 (Central European)",
         "utf-16-le": "UTF-16 little-endian (no byte-order mark)",
         "utf-16-be": "UTF-16 big-endian (no byte-order mark)",
+        "latin-1": "Latin-1 (ISO-8859-1, Western European)",
+        "iso-8859-15": "ISO-8859-15 (Western European with €)",
+        "mac-roman": "Mac Roman (old Mac exports)",
     }
     return names.get(encoding, encoding.upper().replace("_", "-"))
 

@@ -74,8 +74,9 @@ def test_import_wizard_upload_fix_mapping_and_import(app: AppTest) -> None:
     app.button(key="import_check").click().run()
     assert not app.exception, app.exception
     assert "nothing was imported" in _texts(app)
-    problems = next(d.value for d in app.dataframe if "message" in d.value.columns)
-    assert {"duplicate_rating"} <= set(problems.kind) and problems.row.notna().all()
+    problems = next(d.value for d in app.dataframe if "Message" in d.value.columns)
+    problems = problems.rename(columns={"Kind": "kind", "Row": "row"})
+    assert {"duplicate_rating"} <= set(problems.kind) and problems.row.astype(str).str.strip().ne("").all()
     assert app.session_state["import_source"].name == "survey.csv"
 
     # Fix the mapping and import: the new dataset becomes active and its custom attributes exist.

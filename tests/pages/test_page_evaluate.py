@@ -112,7 +112,7 @@ def test_evaluates_base_then_adapter_and_shows_change(eval_store: Store):
     assert sorted(c["model_id"] for c in stored.config) == ["adapter-women", "base"]
     assert any(s.value == "Change against the base model" for s in at.subheader)
     change = at.dataframe[-2].value
-    assert {"improvement_pct", "base_mean"} <= set(change.columns)
+    assert {"Improvement %", "Base mean"} <= set(change.columns)
     assert len(at.get("download_button")) >= 3  # summary, change, answers
 
 
@@ -172,5 +172,5 @@ def test_evaluate_shows_the_demo_models_group_matrix(store: Store) -> None:
     at = _open()
     assert not at.exception
     assert at.radio(key="eval_demo_likelihood_language").options == ["de", "en"]
-    shown = next(d.value for d in at.dataframe if "comparison" in d.value.columns)
-    assert shown.iloc[0].comparison == "liberal vs conservative (en)" and bool(shown.iloc[0].resolved)
+    shown = next(d.value for d in at.dataframe if "Comparison" in d.value.columns)
+    assert shown.iloc[0].Comparison == "liberal vs conservative (en)" and bool(shown.iloc[0].Resolved)

@@ -11,6 +11,7 @@ from pluralign_core import paths
 from pluralign_core.ratings.schema import Attribute
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
+from tests.pages.readable import machine_frame
 
 pytestmark = pytest.mark.usefixtures("bare_app")
 
@@ -27,8 +28,14 @@ def _by_label(widgets, label: str):
     return next(w for w in widgets if w.label == label)
 
 
+GROUP_HEADERS = {label: "group" for label in ("Gender", "Race", "Country", "Annotator pool")}
+
+
 def _frames(at: AppTest) -> list[pd.DataFrame]:
-    return [d.value for d in at.dataframe]
+    """The tables shown, read back into the core's column names and dimension names."""
+    store = Store()
+    labels = {d.label: d.name for d in store.dimensions(store.active_dataset())}
+    return [machine_frame(d.value, GROUP_HEADERS, {"dimension": labels}) for d in at.dataframe]
 
 
 def _means(at: AppTest) -> pd.DataFrame:
@@ -67,7 +74,8 @@ def test_explore_page_follows_attribute_dimension_and_filter_changes(store: Stor
 
     _by_label(at.selectbox, "Cross with").set_value("gender").run()
     assert not at.exception, at.exception
-    assert "group2" in _means(at).columns
+    crossed = next(d.value for d in at.dataframe if "Standard deviation" in d.value.columns)
+    assert {"Race", "Gender"} <= set(crossed.columns)  # each group column named after its attribute
 
 
 def test_reference_group_and_correction_drive_the_percent_differences(store: Store):
@@ -154,10 +162,15 @@ def test_headline_panel_shows_published_next_to_measured(store: Store):
     )
     means = rows.groupby("value").score.mean()
     expected = 100 * (means["man"] / means["woman"] - 1)
-    gender = shown.loc["gender"]
+    gender = shown.loc["gender"].map(_percent)
     assert gender.published_pct == -18.0
-    assert gender.measured_pct == pytest.approx(expected)
+    assert gender.measured_pct == pytest.approx(expected, abs=0.05)  # shown to 1 decimal
     assert gender.measured_ci_low < expected < gender.measured_ci_high
+
+
+def _percent(cell: object) -> float:
+    """A percent cell as a number: a plain number, or the text ("-4.4%") a column with gaps is shown as."""
+    return float(str(cell).rstrip("%")) if isinstance(cell, str) and cell.endswith("%") else cell
 
 
 def _display(frame_element) -> pd.DataFrame:
@@ -184,8 +197,8 @@ def test_largest_group_is_the_default_reference_and_a_lone_rater_is_not_estimabl
     _by_label(at.selectbox, "Attribute").set_value("annotator_pool").run()
     assert not at.exception, at.exception
     assert _by_label(at.selectbox, "Reference group for % differences").value == "pool C"
-    element = next(d for d in at.dataframe if "pct_diff" in d.value.columns)
-    diffs = element.value.set_index(["dimension", "group"])
+    element = next(d for d in at.dataframe if "% difference" in d.value.columns)
+    diffs = machine_frame(element.value, GROUP_HEADERS).set_index(["dimension", "group"])
     assert set(diffs.reference) == {"pool C"} and {"diff_ci_low", "diff_ci_high"} <= set(diffs.columns)
     lone = diffs.xs("a lone pool", level="group")
     assert not lone.estimable.any()
@@ -209,7 +222,7 @@ def test_mixed_model_names_what_it_fits_and_labels_unidentified_groups(store: St
     assert not at.exception, at.exception
     assert not at.error
     assert any("response fixed effects + (1 | rater), REML" in c.value for c in at.caption)
-    element = next(d for d in at.dataframe if "coef" in d.value.columns)
-    assert not element.value.identified.any()
+    element = next(d for d in at.dataframe if "Coefficient (points)" in d.value.columns)
+    assert not element.value.Identified.any()
     cells = _display(element).astype(str).to_numpy().ravel().tolist()
     assert "not identified" in cells and "None" not in cells

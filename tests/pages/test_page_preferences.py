@@ -63,9 +63,9 @@ def test_compare_view_shows_expected_flips_for_simulated_data_only(store: Store)
     at.run()
     at.switch_page("pages/preferences.py").run()
     assert not at.exception, at.exception
-    flips = next(d.value for d in at.dataframe if "share flipped" in d.value.columns).set_index("groups")
+    flips = next(d.value for d in at.dataframe if "Share flipped" in d.value.columns).set_index("Groups")
     assert set(flips.index) == {"Women vs men", "Liberal vs conservative"}
-    assert flips["share flipped"].between(0.10, 0.25).all()
+    assert flips["Share flipped"].between(10, 25).all()  # percent
 
     store.write_dataset(tiny_bundle("tiny", n_raters=12, n_prompts=3))
     store.set_active_dataset("tiny")
@@ -73,5 +73,5 @@ def test_compare_view_shows_expected_flips_for_simulated_data_only(store: Store)
     at.run()
     at.switch_page("pages/preferences.py").run()
     assert not at.exception, at.exception
-    assert not [d for d in at.dataframe if "share flipped" in d.value.columns]
+    assert not [d for d in at.dataframe if "Share flipped" in d.value.columns]
     assert not any("In expectation" in c.value for c in at.caption)

@@ -64,7 +64,7 @@ def test_train_page_queues_a_run_and_shows_progress(store, tiny_model_dir, tmp_p
     print(sorted(seen_steps))
     assert any(t.startswith("running · step") and not t.endswith(" 0/4") for t in seen_steps), seen_steps
     assert any(t.startswith("completed · step 4/4") for t in seen_steps), seen_steps
-    assert [m.value for m in at.metric if m.label == "loss"] != ["–"]
+    assert [m.value for m in at.metric if m.label == "Loss"] != ["–"]
     assert len(at.get("plotly_chart")) == 1
     # The panel registers finished runs before it reads their status, so the poll that first shows
     # "completed" may come just before the one that registers the adapter.

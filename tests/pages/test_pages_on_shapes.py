@@ -11,12 +11,14 @@ import base64
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
 from pluralign_core.store.database import Store
 from tests.fixtures_shapes import SHAPES
+from tests.pages.readable import machine_frame
 
 PAGES = (
     "pages/data.py",
@@ -47,6 +49,13 @@ def import_through_wizard(shape_name: str) -> AppTest:
     assert not at.exception, at.exception
     assert Store().active_dataset() == shape.name, [e.value for e in at.error]
     return at
+
+
+def _table(at: AppTest, column: str, **groups: str) -> pd.DataFrame:
+    """The first table with ``column`` (a machine name), read back into machine names; ``groups`` names
+    the group columns' headers (the attribute labels), e.g. ``group="Race / ethnicity"``."""
+    frames = [machine_frame(d.value, {label: name for name, label in groups.items()}) for d in at.dataframe]
+    return next(f for f in frames if column in f.columns)
 
 
 def page_texts(at: AppTest) -> str:
@@ -127,7 +136,7 @@ def test_standalone_texts_through_wizard_and_pages(store: Store) -> None:
     assert any("no prompts" in w.value for w in at.warning)
     _switch(at, "pages/tradeoffs.py")
     assert any("cannot run the grid" in w.value for w in at.warning)
-    assert at.selectbox(key="grid_single_dimension").options == ["offensiveness"]
+    assert at.selectbox(key="grid_single_dimension").options == ["Offensiveness"]  # the dataset's label
     assert at.button(key="grid_run").disabled
 
 
@@ -150,9 +159,9 @@ def test_lone_rater_group_is_not_estimable_and_flagged(store: Store) -> None:
     assert not at.exception, at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "Pacific Islander" in warnings and "not estimable" in warnings
-    diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns).set_index("group")
+    diffs = _table(at, "pct_diff", group="Race / ethnicity").set_index("group")
     assert (diffs.loc[["Pacific Islander"], ["pct_diff", "p_value"]] == "not estimable").all().all()
-    means = next(d.value for d in at.dataframe if "sd" in d.value.columns).set_index("group")
+    means = _table(at, "sd", group="Race / ethnicity").set_index("group")
     assert (means.loc[["Pacific Islander"], ["se", "ci_low", "ci_high"]] == "not estimable").all().all()
     assert diffs.small_group.all()  # every group here has fewer than the default minimum of raters
 
@@ -165,7 +174,7 @@ def test_small_cell_interval_is_drawn_clipped_at_the_scale_with_a_marker(store: 
     at.selectbox(key="explore_attribute").select("race").run()
     at.selectbox(key="explore_attribute2").select("gender").run()
     assert not at.exception, at.exception
-    table = next(d.value for d in at.dataframe if "sd" in d.value.columns)
+    table = _table(at, "sd", group="Race / ethnicity", group2="Gender")
     cell = table[(table.group == "Native American") & (table.group2 == "woman")]
     past = cell[(cell.ci_low.astype(float) < 1) | (cell.ci_high.astype(float) > 5)]
     assert not past.empty, "the fixture's 2-rater cell should have a CI reaching past the scale"
@@ -188,29 +197,29 @@ def test_many_level_attribute_compares_with_a_group_that_has_a_ci(store: Store) 
     _switch(at, "pages/explore.py")
     at.selectbox(key="explore_attribute").select("state").run()
     assert not at.exception, at.exception
-    means = next(d.value for d in at.dataframe if "sd" in d.value.columns)
+    means = _table(at, "sd", group="State")
     assert means.group.tolist()[:2] == ["state Aa", "state Bb"] and len(means) == 24
     reference = at.selectbox(key="explore_reference_state_None").value
     assert reference == "state Mm"
     assert int(means.set_index("group").n_raters[reference]) == means.n_raters.max() == 2
-    diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns)
+    diffs = _table(at, "pct_diff", group="State")
     assert set(diffs.reference) == {reference}
     two_raters = diffs[diffs.n_raters == 2]
     assert len(two_raters) == 11 and two_raters.estimable.all()
 
     at.selectbox(key="explore_reference_state_None").select("state Aa").run()  # a lone rater
     assert not at.exception, at.exception  # two 1-rater groups: a zero standard error, not a crash
-    diffs = next(d.value for d in at.dataframe if "pct_diff" in d.value.columns)
+    diffs = _table(at, "pct_diff", group="State")
     assert (diffs.pct_diff == "not estimable").all()
 
 
 def test_saved_unpaired_set_is_listed_with_the_preference_sets(store: Store) -> None:
     at = import_through_wizard("standalone")
     _switch(at, "pages/preferences.py")
-    assert not [d for d in at.dataframe if "kind" in d.value.columns]  # nothing saved yet
+    assert not [d for d in at.dataframe if "Kind" in d.value.columns]  # nothing saved yet
     at.text_input(key="kto_name").input("offensive-kto").run()
     at.button(key="kto_save").click().run()
     assert not at.exception, at.exception
     assert any("registered as `unpaired_set-" in s.value for s in at.success)
-    listed = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    listed = _table(at, "kind")
     assert listed[["name", "kind"]].to_dict("records") == [{"name": "offensive-kto", "kind": "unpaired_set"}]
