@@ -18,6 +18,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages._chat_votes import current_form, rating_controls, votes_panel
+from pages._downloads import show_chart
 from pages._frame import active_dataset_id, active_dataset_info, get_store, simulated_notice
 from pluralign_core.analysis.colours import group_colours
 from pluralign_core.chat.pool import (
@@ -105,7 +106,7 @@ def show_ratings(records: list[dict] | None, key: str) -> None:
     if not records:
         return
     table = pd.DataFrame(records)
-    st.plotly_chart(rating_chart(table), key=key, config={"displaylogo": False})
+    show_chart(rating_chart(table), "Predicted group ratings", key=key, html=False)
 
 
 st.title("Chat side by side")

@@ -14,7 +14,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from pages._downloads import chart_download
+from pages._downloads import show_chart
 from pages._frame import active_dataset_id, get_store, simulated_notice
 from pages._item_charts import distribution_chart, means_chart
 from pluralign_core.analysis import items
@@ -242,20 +242,10 @@ def _selected(dataset_id: str, scores: pd.DataFrame, settings: dict, choices: di
     left, right = st.columns([3, 2])
     with left:
         fig = distribution_chart(dist.counts, names, dist.groups, info.scale, dimension_label)
-        st.plotly_chart(fig, width="stretch", key="items_distribution")
-        st.download_button(
-            "Distribution chart (HTML)",
-            chart_download(fig),
-            "item-distribution.html",
-            "text/html",
-            key="items_dist_html",
-        )
+        show_chart(fig, "Item rating distribution", key="items_distribution")
     with right:
         fig = means_chart(dist.means, names, dist.groups, info.scale, dimension_label)
-        st.plotly_chart(fig, width="stretch", key="items_means")
-        st.download_button(
-            "Means chart (HTML)", chart_download(fig), "item-means.html", "text/html", key="items_means_html"
-        )
+        show_chart(fig, "Item group means", key="items_means")
     means = dist.means.assign(answer=dist.means.response_id.map(names))
     means = means[["answer", "group", "n_raters", "mean", "ci_low", "ci_high"]].rename(
         columns={"answer": "Answer", "group": "Group", "n_raters": "Raters", "mean": "Mean",

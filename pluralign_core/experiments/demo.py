@@ -52,6 +52,7 @@ from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.progress import EtaClock, ProgressCallback, eta_text
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
+from pluralign_core.training.in_process import prepare_run, train_in_process
 
 STATE_FILE = "demo.json"
 LOG_FILE = "demo.log"
@@ -165,20 +166,6 @@ class DemoSteps:
     matrix: Callable[[Store, DemoConfig, dict[str, Any]], dict[str, Any]] | None = None
 
 
-def _train_in_process(run_dir: Path, progress: ProgressCallback) -> dict[str, Any]:
-    """Run one training in this process, reporting its steps (the run folder stays the source of truth)."""
-    from transformers import TrainerCallback
-
-    from pluralign_core.training.run import run_training
-
-    class StepProgress(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if state.max_steps:
-                progress(state.global_step / state.max_steps, f"step {state.global_step}/{state.max_steps}")
-
-    return run_training(run_dir, callbacks=[StepProgress()])
-
-
 def preference_set(store: Store, config: DemoConfig, group: str, folder: Path) -> tuple[Path, int]:
     """The group's majority-vote pairs on the training prompts, exported for DPO; (folder, pairs)."""
     from pluralign_core.preferences import build as preferences
@@ -244,26 +231,6 @@ def run_config(config: DemoConfig, group: str, start_dir: Path, pairs_dir: Path,
 def run_name(config: DemoConfig, group: str) -> str:
     """The run's folder name, hence its adapter's artifact id (``adapter-<name>``): unique per demo."""
     return paths.safe_name(f"demo-{config.dataset_id}-{group}-{config.fingerprint()[:6]}")
-
-
-def prepare_run(runs: Path, name: str, run_config: Any) -> tuple[Path, bool]:
-    """The run folder, set to resume from its last checkpoint; (folder, already completed)."""
-    from pluralign_core.training.jobs import JobQueue, last_checkpoint
-    from pluralign_core.training.queue import CONFIG_FILE, read_status
-    from pluralign_core.training.run import ADAPTER_DIR
-
-    queue = JobQueue(runs)
-    run_dir = runs / name
-    if not run_dir.exists():
-        queue.submit(run_config, run_id=name, foreground=True)
-        return run_dir, False
-    status = read_status(run_dir)
-    if status.get("state") == "completed" and (run_dir / ADAPTER_DIR / "adapter_config.json").exists():
-        return run_dir, True
-    checkpoint = last_checkpoint(run_dir)
-    run_config.resume_from_checkpoint = str(checkpoint) if checkpoint else ""
-    run_config.to_yaml(run_dir / CONFIG_FILE)
-    return run_dir, False
 
 
 # ------------------------------------------------------------------------------------- the demo
@@ -381,7 +348,7 @@ def run_demo(
             )
             if not completed:
                 report(at, f"{group}: DPO on {n_pairs} pairs, {n_steps} steps")
-                train = steps.train or _train_in_process
+                train = steps.train or train_in_process
                 status = train(run_dir, _part(report, at, width, f"{group} adapter"))
                 if status.get("state") != "completed":
                     raise DemoError(f"the {group} DPO run ended {status.get('state')}: {status.get('error')}")

@@ -1,9 +1,10 @@
 """Running a grid: the group reward models first, then each cell's training and evaluation, resumably.
 
 :func:`run_grid` trains the group reward models the evaluations score with, then executes the cells one by
-one: training goes through the :class:`JobQueue` (one subprocess per run, as on the Train page) and the
-evaluation runs in this process. Every state change goes to grid.json, so a rerun with the same id skips
-the finished cells and picks an interrupted training up from its run folder. The process running the grid
+one: each training run gets a run folder like a queued run and is trained in this process
+(:func:`train_cell`), and the evaluation runs in this process too. Every state change goes to grid.json,
+so a rerun with the same id skips the finished cells and picks an interrupted training up from its run
+folder. The process running the grid
 records its pid and start time there, so the app can tell it is alive (see :mod:`.process`).
 """
 
@@ -225,52 +226,55 @@ def execute_cell(
 
 
 def train_cell(store: Store, cell: GridCell, state: GridState, progress: ProgressCallback) -> tuple[str, str]:
-    """Prepare data, submit (or resume) the cell's run in the JobQueue, wait, register; returns ids."""
+    """Prepare the cell's data and train its run in this process (resuming an interrupted one from its last
+    checkpoint), then register it; returns ``(adapter id, run id)``.
+
+    The run keeps its own folder, config, status and checkpoints, exactly as a queued run does
+    (:mod:`pluralign_core.training.in_process`); it is trained here rather than in a new process because a
+    grid trains one short run after another, and a process start costs about 25 s on 2 CPU cores.
+    """
     from pluralign_core.training.config import RunConfig
-    from pluralign_core.training.jobs import JobQueue, last_checkpoint
+    from pluralign_core.training.in_process import prepare_run, train_in_process
+    from pluralign_core.training.jobs import JobQueue
+    from pluralign_core.training.queue import JobCancelled
 
     queue = JobQueue()
-    entry = state.cells[cell.cell_id]
-    run_id = entry.get("run_id")
-    status = queue.status(run_id) if run_id and run_id in queue.run_ids() else {}
-    if status.get("state") in ("interrupted", "failed", "cancelled") and last_checkpoint(queue.root / run_id):
-        queue.resume(run_id)
-    elif status.get("state") not in ("queued", "running", "completed"):
-        data_dir = state.folder / "data" / cell.cell_id
-        settings = dict(cell.run)
-        if cell.optimizer == "dpo":
-            settings["preference_set"] = str(
-                build_preference_set(store, cell, state.data["dataset_id"], data_dir)
-            )
-        else:
-            settings["prompt_set"] = str(build_prompt_set(store, cell, state.data["dataset_id"], data_dir))
-            models = store.artifacts("reward_model", state.data["dataset_id"])
-            ids = state.data["reward_models"].get(cell.group) or state.data["reward_models"]["all raters"]
-            chosen = models[models.artifact_id.isin([ids[d] for d in cell.dimensions if d in ids])]
-            settings["reward_models"] = [str(p) for p in chosen.path]
-        run_id = queue.submit(
-            RunConfig.from_dict(settings),
-            run_id=f"{state.grid_id}-{cell.cell_id}"[:70] + f"-{int(time.time()) % 100000}",
-        )
+    run_id = state.cells[cell.cell_id].get("run_id")
+    if run_id and (queue.root / run_id).exists():
+        run_config = queue.config(run_id)
+    else:
+        run_config = RunConfig.from_dict(cell_run_settings(store, cell, state))
+        run_id = f"{state.grid_id}-{cell.cell_id}"[:70] + f"-{int(time.time()) % 100000}"
         state.update_cell(cell.cell_id, run_id=run_id)
-    progress(0.0, f"training run {run_id}")
-    while True:
-        queue.poll()
-        status = queue.status(run_id)
-        if status.get("state") in ("completed", "failed", "cancelled", "interrupted"):
-            break
-        info = queue.progress(run_id)
-        step, total = info.get("step"), info.get("max_steps") or cell.run.get("max_steps")
-        if step and total:
-            progress(min(0.99, float(step) / float(total)), f"training step {step}/{total}")
-        time.sleep(2.0)
-    if status.get("state") != "completed":
-        raise RuntimeError(
-            f"training run {run_id} ended {status.get('state')}: {status.get('error') or ''} "
-            f"{(status.get('log_tail') or '')[-500:]}"
-        )
+    run_dir, completed = prepare_run(queue.root, run_id, run_config)
+    if not completed:
+        progress(0.0, f"training run {run_id}")
+        status = train_in_process(run_dir, lambda f, m: progress(min(0.99, f), f"training {m}"))
+        if status.get("state") == "cancelled":
+            raise JobCancelled(f"training run {run_id} was cancelled")
+        if status.get("state") != "completed":
+            raise RuntimeError(
+                f"training run {run_id} ended {status.get('state')}: {status.get('error') or ''}"
+            )
     queue.register_finished(store)
     return f"adapter-{run_id}", run_id
+
+
+def cell_run_settings(store: Store, cell: GridCell, state: GridState) -> dict[str, Any]:
+    """The cell's run config: its template plus the data it trains on (built now) or its reward models."""
+    data_dir = state.folder / "data" / cell.cell_id
+    settings = dict(cell.run)
+    if cell.optimizer == "dpo":
+        settings["preference_set"] = str(
+            build_preference_set(store, cell, state.data["dataset_id"], data_dir)
+        )
+    else:
+        settings["prompt_set"] = str(build_prompt_set(store, cell, state.data["dataset_id"], data_dir))
+        models = store.artifacts("reward_model", state.data["dataset_id"])
+        ids = state.data["reward_models"].get(cell.group) or state.data["reward_models"]["all raters"]
+        chosen = models[models.artifact_id.isin([ids[d] for d in cell.dimensions if d in ids])]
+        settings["reward_models"] = [str(p) for p in chosen.path]
+    return settings
 
 
 def build_preference_set(store: Store, cell: GridCell, dataset_id: str, folder: Path) -> Path:

@@ -17,6 +17,7 @@ from pluralign_core.chat.pool import ChatModelPool, available_models
 from pluralign_core.experiments import demo, demo_process
 from pluralign_core.ratings.schema import Attribute
 from pluralign_core.store.database import Store
+from pluralign_core.training.in_process import prepare_run, train_in_process
 from pluralign_core.training.queue import read_status
 from tests.factories import tiny_bundle
 
@@ -81,7 +82,7 @@ class Calls:
             self.interrupt_group = None
             raise KeyboardInterrupt("closed terminal")
         self.trained.append(run_dir.name)
-        return demo._train_in_process(run_dir, progress)
+        return train_in_process(run_dir, progress)
 
     def steps(self) -> demo.DemoSteps:
         return demo.DemoSteps(build_start=self.build_start, train=self.train)
@@ -153,13 +154,13 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(tmp_path, tiny
     config = tiny_config(tiny_model_dir)
     pairs = tmp_path / "pairs"
     run_config = demo.run_config(config, "liberal", tiny_model_dir, pairs, steps=6)
-    run_dir, completed = demo.prepare_run(tmp_path / "runs", "demo-run", run_config)
+    run_dir, completed = prepare_run(tmp_path / "runs", "demo-run", run_config)
     assert not completed and not run_config.resume_from_checkpoint
     checkpoint = run_dir / "checkpoints" / "checkpoint-4"
     checkpoint.mkdir(parents=True)
     (checkpoint / "trainer_state.json").write_text("{}")
     again = demo.run_config(config, "liberal", tiny_model_dir, pairs, steps=6)
-    same_dir, completed = demo.prepare_run(tmp_path / "runs", "demo-run", again)
+    same_dir, completed = prepare_run(tmp_path / "runs", "demo-run", again)
     assert same_dir == run_dir and not completed
     assert again.resume_from_checkpoint == str(checkpoint)
     assert "checkpoint-4" in (run_dir / "config.yaml").read_text()

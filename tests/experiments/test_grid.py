@@ -229,3 +229,42 @@ def test_grid_refuses_absent_groups_and_data_without_heldout_prompts_before_trai
         con.execute("UPDATE prompts SET split = 'train' WHERE dataset_id = 'tiny'")
     with pytest.raises(ValueError, match="no held-out prompts"):
         grid_state.create_grid(store, grid_config.preset("demo"), "g-y")
+
+
+def test_a_cell_trains_in_the_grid_process_and_resumes_its_run(store, tiny_model_dir, monkeypatch):
+    """A cell's run is trained here (its status names this process), registered, and not redone."""
+    import os
+
+    from pluralign_core.training import run as training_run
+    from pluralign_core.training.jobs import JobQueue
+    from pluralign_core.training.queue import read_status, write_status
+
+    store.write_dataset(tiny_bundle())
+    config = grid_config.preset(
+        "demo",
+        start="instruct",
+        seeds=[0],
+        training={"base_model": str(tiny_model_dir), "max_steps": 2, "per_device_train_batch_size": 2},
+    )
+    state = grid_state.create_grid(store, config, "g-inproc")
+    cell = plan.cell_from_state(state.cells["dpo-preserve-5-point-single-all"])
+    messages: list[str] = []
+    adapter_id, run_id = execute.train_cell(store, cell, state, lambda f, m: messages.append(m))
+    run_dir = JobQueue().root / run_id
+    status = read_status(run_dir)
+    assert status["state"] == "completed" and status["pid"] == os.getpid()
+    assert any("step 2/2" in m for m in messages)
+    assert store.artifact(adapter_id)["kind"] == "adapter"
+    assert state.cells[cell.cell_id]["run_id"] == run_id
+
+    trained: list[str] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(training_run, "run_training", lambda *a, **k: trained.append("again") or {})
+        assert execute.train_cell(store, cell, state, lambda f, m: None) == (adapter_id, run_id)
+    assert trained == []  # a completed run is registered, never trained twice
+
+    write_status(run_dir, state="interrupted")
+    resumed = execute.train_cell(store, cell, state, lambda f, m: None)
+    assert resumed == (adapter_id, run_id)
+    assert JobQueue().config(run_id).resume_from_checkpoint.endswith("checkpoint-2")
+    assert read_status(run_dir)["state"] == "completed"

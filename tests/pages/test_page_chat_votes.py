@@ -15,6 +15,7 @@ from pluralign_core.store.database import Store
 from pluralign_core.store.dataset_rows import read_bundle
 from tests.chat.test_chat import make_adapter
 from tests.fixtures_shapes import EDUCATION
+from tests.pages.readable import machine_frame
 from tests.rewards.test_rewards import planted_bundle
 
 VOTES = "chat-votes-planted"
@@ -104,7 +105,9 @@ def test_votes_are_saved_only_on_save_and_then_analysed_on_explore(chat_store: S
     assert at.session_state["dataset_id"] == VOTES
     at.switch_page("pages/explore.py").run()  # where the button led (AppTest stays on the script it ran)
     assert not at.exception, at.exception
-    means = next(d.value for d in at.dataframe if "sd" in d.value.columns)
+    labels = {d.label: d.name for d in chat_store.dimensions(VOTES)}
+    frames = [machine_frame(d.value, {"Gender": "group"}, {"dimension": labels}) for d in at.dataframe]
+    means = next(f for f in frames if "sd" in f.columns)
     assert set(means.dimension) >= {"toxicity", PREFERRED.name}
     assert set(means.group) == {"woman"}
 

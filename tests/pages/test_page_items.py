@@ -13,12 +13,14 @@ from streamlit.testing.v1 import AppTest
 from pluralign_core import paths
 from pluralign_core.analysis import display
 from pluralign_core.analysis.colours import value_colour
+from pluralign_core.analysis.display import readable_name
 from pluralign_core.ratings.importing import import_dataset, infer_spec
 from pluralign_core.ratings.reading import ImportSource
 from pluralign_core.ratings.schema import Scale
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
 from tests.fixtures_shapes import standalone
+from tests.pages.readable import machine_frame
 
 pytestmark = pytest.mark.usefixtures("bare_app")
 
@@ -90,7 +92,11 @@ def test_flip_button_opens_preferences_on_the_two_groups_and_the_prompt(store: S
     assert at.multiselect(key="compare_filter_gender").value == ["man"]
     assert at.multiselect(key="dims").value == ["toxicity"]
     assert at.checkbox(key="contested_only_prompt").value
-    contested = next(d.value for d in at.dataframe if "text_a" in d.value.columns)
+    contested = next(
+        machine_frame(d.value, columns=["text_a", "prompt_id"])
+        for d in at.dataframe
+        if readable_name("text_a") in d.value.columns
+    )
     assert len(contested) > 0 and set(contested.prompt_id) == {"p2"}
 
 

@@ -18,8 +18,7 @@ from pluralign_core.analysis import display
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
 
-# pages/chat.py is changed by another branch (chat ratings) at the same time; it joins the helper there.
-EXEMPT = {"chat.py", "_downloads.py"}
+EXEMPT = {"_downloads.py"}
 
 
 def test_no_page_draws_a_plotly_chart_without_the_helper() -> None:

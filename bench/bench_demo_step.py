@@ -1,0 +1,173 @@
+"""A demo-grid DPO step on 2 CPU cores: float32 against bfloat16 mixed precision and the reference cache.
+
+``python -m bench.bench_demo_step [--rounds N]``. Every variant trains the real SmolLM2-135M-Instruct with the
+demo preset's run settings (LoRA r 16 on every linear layer, batch 8 pairs, sequences of at most 96 tokens)
+through pluralign's whole run path, each in its own process with 2 threads; variants alternate over rounds
+and the median step after the first is compared with float32 measured in the same run:
+
+- ``fp32``: what the demo grid did before (the baseline);
+- ``bf16``: bfloat16 autocast (``precision: bf16``; ``auto`` picks it only on CPUs with AVX512-BF16 or AMX);
+- ``fp32 + cache`` and ``bf16 + cache``: the reference log-probs taken from a warm
+  :mod:`pluralign_core.training.reference_cache` (a previous run on the same pairs filled it), so a step has
+  no reference forward.
+
+It prints the CPU model and whether it has native bfloat16 instructions: the bf16 figure depends on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.bench_training import make_data
+from bench.results import Figure, emit
+
+STEPS = 4
+VARIANTS = {
+    "fp32": {"precision": "fp32", "cache_reference_logps": False},
+    "bf16": {"precision": "bf16", "cache_reference_logps": False},
+    "fp32 + cache": {"precision": "fp32", "cache_reference_logps": True},
+    "bf16 + cache": {"precision": "bf16", "cache_reference_logps": True},
+}
+
+
+def cpu_line() -> str:
+    """The CPU model and its bfloat16-relevant instruction sets (from /proc/cpuinfo)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    model = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), ""
+    )
+    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in info]
+    return (
+        f"{model or 'unknown CPU'}, {os.cpu_count()} cores, flags: {' '.join(flags) or 'none of avx2/avx512'}"
+    )
+
+
+def worker(variant: str, data: str, out: Path) -> dict:
+    from pluralign_core.experiments.grid_config import preset
+    from pluralign_core.training.config import RunConfig
+    from pluralign_core.training.run import run_training
+
+    template = preset("demo").training.to_dict()
+    template.update(
+        algorithm="dpo",
+        base_model=template["base_model"],
+        preference_set=data,
+        max_steps=STEPS,
+        save_steps=STEPS * 10,
+        name="bench",
+        **VARIANTS[variant],
+    )
+    config = RunConfig.from_dict(template)
+    config.to_yaml(out / "config.yaml")
+    times: list[float] = []
+    cpu: list[float] = []
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            times.append(time.perf_counter() - self.wall)
+            cpu.append(time.process_time() - self.cpu)
+
+    started = time.perf_counter()
+    status = run_training(out, callbacks=[StepTimer()])
+    if status.get("state") != "completed":
+        raise RuntimeError(f"run failed: {status.get('error')}")
+    return {"step_times": times, "cpu_times": cpu, "total": time.perf_counter() - started}
+
+
+def run_worker(variant: str, data: Path, scratch: Path, home: Path) -> dict:
+    out = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
+    command = [sys.executable, "-m", "bench.bench_demo_step", "--worker", variant, "--data", str(data)]
+    command += ["--out", str(out)]
+    env = {**os.environ, "PLURALIGN_HOME": str(home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=900,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("WORKER ")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"{variant} worker failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--worker", choices=list(VARIANTS))
+    parser.add_argument("--data")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if args.worker:
+        print("WORKER " + json.dumps(worker(args.worker, args.data, args.out)), flush=True)
+        return 0
+
+    from pluralign_core.models.base import EMBEDDED_MODEL, resolve_model
+
+    resolve_model(EMBEDDED_MODEL)  # the de-quantized copy exists before any timing
+    print(f"machine: {cpu_line()}; load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    with tempfile.TemporaryDirectory(prefix="bench-demo-step-") as name:
+        scratch = Path(name)
+        home = Path(os.environ.get("PLURALIGN_HOME", str(Path.home() / ".pluralign")))
+        cache_home = scratch / "home"  # its own cache, warmed by one untimed run per precision
+        (cache_home / "models").mkdir(parents=True)
+        for link in ("models",):
+            source = home / link
+            if source.exists():
+                (cache_home / link).rmdir()
+                (cache_home / link).symlink_to(source)
+        data = make_data(scratch / "prefs", n=8 * STEPS)
+        for variant in ("fp32 + cache", "bf16 + cache"):
+            run_worker(variant, data, scratch, cache_home)
+        for round_index in range(args.rounds):
+            order = list(VARIANTS) if round_index % 2 == 0 else list(reversed(VARIANTS))
+            for variant in order:
+                result = run_worker(variant, data, scratch, cache_home)
+                results[variant].append(result)
+                steps = ", ".join(f"{t:.1f}" for t in result["step_times"])
+                print(f"{variant:13s} round {round_index + 1}: step wall [{steps}] s", flush=True)
+
+    def median(variant: str, key: str) -> float:
+        return statistics.median(t for r in results[variant] for t in r[key][1:])
+
+    baseline = median("fp32", "step_times")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    for variant in VARIANTS:
+        wall, cpu = median(variant, "step_times"), median(variant, "cpu_times")
+        print(f"{variant:13s} median step wall {wall:.2f} s (CPU {cpu:.2f} s), {wall / baseline:.2f}× fp32")
+        if variant != "fp32":
+            emit(
+                Figure(
+                    "demo step",
+                    f"DPO step, demo preset (batch 8 × ≤ 96 tokens, LoRA r16 all-linear), {variant}",
+                    wall,
+                    "s",
+                    baseline_name="fp32, no cache",
+                    baseline_value=baseline,
+                )
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
