@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
+from pluralign_core.ratings.coded import Coded, report_rows
 from pluralign_core.ratings.reading import Problems
 from pluralign_core.ratings.schema import AGREEMENT_LABELS_EN, Scale
 from pluralign_core.ratings.spec import ImportSpec, normalize_label
@@ -57,29 +59,66 @@ def is_not_stated(value: object) -> bool:
 
 
 def first_row_conflicts(
-    base: pd.DataFrame, key: str, value: str, problems: Problems, kind: str, message, column: str | None
+    key: Coded,
+    value: Coded,
+    rows: np.ndarray,
+    problems: Problems,
+    kind: str,
+    message,
+    column: str | None,
 ) -> None:
-    """Report rows where ``value`` differs from its first occurrence within the same ``key``."""
-    present = base[base[key].notna() & base[value].notna()]
-    if present.empty:
+    """Report rows where ``value`` differs from its first occurrence within the same ``key``.
+
+    One row is reported per key (the first that differs), with ``message(key, value, first, first_row)``.
+    """
+    present = np.flatnonzero(key.notna() & value.notna())
+    if not len(present):
         return
-    first = present.groupby(key, sort=False)[[value, "_row"]].transform("first")
-    differs = present[value] != first[value]
+    keys, values = key.codes[present], value.codes[present]
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    firsts = first[inverse]
+    differs = values != values[firsts]
     if not differs.any():
         return
-    bad = present[differs].assign(
-        _first_value=first.loc[differs, value], _first_row=first.loc[differs, "_row"]
+    _, bad = np.unique(keys[differs], return_index=True)
+    bad = np.sort(np.flatnonzero(differs)[bad])
+    mask = np.zeros(len(rows), dtype=bool)
+    mask[present[bad]] = True
+    first_of = dict(zip(present[bad].tolist(), present[firsts[bad]].tolist(), strict=True))
+    report_rows(
+        problems,
+        kind,
+        mask,
+        lambda i: message(
+            key.values[key.codes[i]],
+            value.values[value.codes[i]],
+            value.values[value.codes[first_of[i]]],
+            int(rows[first_of[i]]),
+        ),
+        rows,
+        column=column,
     )
-    bad = bad.drop_duplicates(key)
-    messages = pd.Series(
-        [message(r[key], r[value], r._first_value, r._first_row) for _, r in bad.iterrows()], index=bad.index
-    )
-    problems.add_rows(kind, messages, bad["_row"], column=column)
 
 
-def parse_scores(raw: pd.Series, spec: ImportSpec, rows: pd.Series, columns: pd.Series, problems: Problems):
-    """Parse score cells to integers; report every bad cell. Returns (scores, keep mask)."""
-    text = raw.map(lambda v: " ".join(v) if isinstance(v, tuple) else (None if is_not_stated(v) else v))
+def prepare_cell(value: object) -> object:
+    """A hashable stand-in for a cell (list cells become tuples), so that equal cells are stored once."""
+    return _cell(value)
+
+
+def cleaner(text_only: bool):
+    """The per-value form of :func:`clean`: stripped text, ``None`` for missing, tuples for lists."""
+    if text_only:
+        return lambda v: (v.strip() or None) if isinstance(v, str) else None
+    return _cell
+
+
+def _score_text(value: object) -> object:
+    return " ".join(value) if isinstance(value, tuple) else (None if is_not_stated(value) else value)
+
+
+def _score_checks(distinct: pd.Series, spec: ImportSpec):
+    """Per distinct score cell: its text, whether missing, its score and the failed checks."""
+    text = distinct.map(_score_text)
     missing = text.isna()
     number = pd.to_numeric(text.where(~missing), errors="coerce")
     is_number = number.notna()
@@ -114,22 +153,41 @@ def parse_scores(raw: pd.Series, spec: ImportSpec, rows: pd.Series, columns: pd.
     )
     out = usable & ~fractional & ((scores < lo) | (scores > hi))
     checks.append(("out_of_range", out, "score {v} is outside the scale {lo}..{hi}"))
-    bad = pd.Series(False, index=raw.index)
+    if spec.scale_kind == "labels":
+        checks = [(k, m if k == "unknown_label" else m & is_label, t) for k, m, t in checks]
+    return text, missing, scores, checks
+
+
+def parse_scores(raw: Coded, spec: ImportSpec, rows: np.ndarray, column_of, problems: Problems):
+    """Parse score cells to integers, once per distinct cell; report every bad cell.
+
+    ``column_of(i)`` names the column of rating ``i``. Returns (scores, keep mask), one per rating.
+    """
+    distinct = pd.Series([*raw.values, None], dtype=object)
+    text, missing, scores, checks = _score_checks(distinct, spec)
+    lo, hi = spec.scale_min, spec.scale_max
+    bad = np.zeros(len(distinct), dtype=bool)
     for kind, mask, template in checks:
-        if spec.scale_kind == "labels" and kind != "unknown_label":
-            mask = mask & is_label
-        messages = text[mask].map(lambda v, t=template: t.format(v=v, lo=lo, hi=hi))
-        problems.add_rows(kind, messages, rows[mask], column=columns[mask])
-        bad |= mask
-    if missing.any():
-        first = rows[missing].min()
+        hits = mask.to_numpy(dtype=bool)
+        report_rows(
+            problems,
+            kind,
+            hits[raw.codes],
+            lambda i, t=template: t.format(v=text.iloc[raw.codes[i]], lo=lo, hi=hi),
+            rows,
+            column=column_of,
+        )
+        bad |= hits
+    missing_rows = missing.to_numpy(dtype=bool)[raw.codes]
+    if missing_rows.any():
         problems.add(
             "empty_score",
-            f"{int(missing.sum()):,} empty score cell(s) were skipped (first in row {first}); a blank "
-            "cell means the rater gave no score",
+            f"{int(missing_rows.sum()):,} empty score cell(s) were skipped (first in row "
+            f"{int(rows[missing_rows].min())}); a blank cell means the rater gave no score",
             severity="warning",
         )
-    return scores, ~missing & ~bad
+    keep = (~missing.to_numpy(dtype=bool) & ~bad)[raw.codes]
+    return scores.to_numpy(dtype=float)[raw.codes], keep
 
 
 def dataset_scale(spec: ImportSpec) -> Scale:
