@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from pluralign_core.ratings.coded import Coded, report_rows
+from pluralign_core.ratings.coded import MISSING, Coded, first_rows, report_rows
 from pluralign_core.ratings.reading import Problems
 from pluralign_core.ratings.schema import AGREEMENT_LABELS_EN, Scale
 from pluralign_core.ratings.spec import ImportSpec, normalize_label
@@ -71,20 +71,18 @@ def first_row_conflicts(
 
     One row is reported per key (the first that differs), with ``message(key, value, first, first_row)``.
     """
-    present = np.flatnonzero(key.notna() & value.notna())
-    if not len(present):
+    present = key.notna() & value.notna()
+    if not present.any():
         return
-    keys, values = key.codes[present], value.codes[present]
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    firsts = first[inverse]
-    differs = values != values[firsts]
+    keys = np.where(present, key.codes, MISSING)
+    first = first_rows(keys, len(key.values))
+    first_value = np.append(value.codes, MISSING)[first]
+    differs = present & (value.codes != first_value[keys])
     if not differs.any():
         return
-    _, bad = np.unique(keys[differs], return_index=True)
-    bad = np.sort(np.flatnonzero(differs)[bad])
+    reported = first_rows(np.where(differs, keys, MISSING), len(key.values))
     mask = np.zeros(len(rows), dtype=bool)
-    mask[present[bad]] = True
-    first_of = dict(zip(present[bad].tolist(), present[firsts[bad]].tolist(), strict=True))
+    mask[reported[reported < len(rows)]] = True
     report_rows(
         problems,
         kind,
@@ -92,8 +90,8 @@ def first_row_conflicts(
         lambda i: message(
             key.values[key.codes[i]],
             value.values[value.codes[i]],
-            value.values[value.codes[first_of[i]]],
-            int(rows[first_of[i]]),
+            value.values[value.codes[first[key.codes[i]]]],
+            int(rows[first[key.codes[i]]]),
         ),
         rows,
         column=column,
@@ -161,7 +159,8 @@ def _score_checks(distinct: pd.Series, spec: ImportSpec):
 def parse_scores(raw: Coded, spec: ImportSpec, rows: np.ndarray, column_of, problems: Problems):
     """Parse score cells to integers, once per distinct cell; report every bad cell.
 
-    ``column_of(i)`` names the column of rating ``i``. Returns (scores, keep mask), one per rating.
+    ``column_of(i)`` names the column of rating ``i``. Returns the score of each distinct cell (indexed by
+    ``raw.codes``; the last entry is the missing cell's) and the mask of ratings to keep.
     """
     distinct = pd.Series([*raw.values, None], dtype=object)
     text, missing, scores, checks = _score_checks(distinct, spec)
@@ -187,7 +186,7 @@ def parse_scores(raw: Coded, spec: ImportSpec, rows: np.ndarray, column_of, prob
             severity="warning",
         )
     keep = (~missing.to_numpy(dtype=bool) & ~bad)[raw.codes]
-    return scores.to_numpy(dtype=float)[raw.codes], keep
+    return scores.fillna(0).to_numpy(dtype=float), keep
 
 
 def dataset_scale(spec: ImportSpec) -> Scale:

@@ -110,42 +110,64 @@ class Coded:
     @classmethod
     def from_codes(cls, codes: np.ndarray, values: np.ndarray) -> Coded:
         """A column from codes into ``values`` that may leave some unused or out of first-use order."""
-        present = codes[codes >= 0]
-        used, first = np.unique(present, return_index=True)
-        order = used[np.argsort(first, kind="stable")]
+        first = first_rows(codes, len(values))
+        used = np.flatnonzero(first < len(codes))
+        order = used[np.argsort(first[used], kind="stable")]
         remap = np.full(len(values) + 1, MISSING, dtype=np.int64)
         remap[order] = np.arange(len(order))
-        return cls(narrow(remap[codes], len(order)), values[order] if len(order) else values[:0])
+        return cls(narrow(remap[codes], len(order)), values[order])
 
-    def take(self, positions: np.ndarray) -> Coded:
-        return Coded.from_codes(self.codes[positions], self.values)
+    def take(self, positions: np.ndarray | None) -> Coded:
+        """The rows at ``positions`` (all rows, uncopied, for None)."""
+        return self if positions is None else Coded.from_codes(self.codes[positions], self.values)
+
+
+def first_rows(codes: np.ndarray, count: int) -> np.ndarray:
+    """For each of ``count`` codes, the position of its first row (``len(codes)`` when it has none).
+
+    A scatter-minimum over the rows: no sort and no hash table, so it costs one small array per row.
+    """
+    first = np.full(count + 1, len(codes), dtype=np.int64)  # the last slot collects missing cells (-1)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int32 if len(codes) < 2**31 else np.int64))
+    return first[:count]
 
 
 def combine(first: Coded, second: Coded, function: Callable[[object, object], object]) -> Coded:
     """``function(a, b)`` over the pairs of cells that occur together, once per distinct pair."""
     width = len(second.values) + 1
+    pairs = (len(first.values) + 1) * width
+    if pairs <= max(4 * len(first), 1024):
+        dtype = np.int32 if pairs < 2**31 else np.int64
+        keys = (first.codes.astype(dtype) + 1) * width + (second.codes.astype(dtype) + 1)
+        starts = first_rows(keys, pairs)
+        seen = np.flatnonzero(starts < len(keys))
+        seen = seen[np.argsort(starts[seen], kind="stable")]
+        positions, values = _intern(
+            function(a, b) for a, b in zip(first.cells(starts[seen]), second.cells(starts[seen]), strict=True)
+        )
+        result = np.full(pairs, MISSING, dtype=np.int64)
+        result[seen] = positions
+        return Coded(narrow(result, len(values))[keys], _object_array(values))
     keys = (first.codes.astype(np.int64) + 1) * width + (second.codes.astype(np.int64) + 1)
     pair_codes, _ = pd.factorize(keys)
     del keys
-    _, firsts = np.unique(pair_codes, return_index=True)
-    a, b = first.cells(firsts), second.cells(firsts)
+    _, starts = np.unique(pair_codes, return_index=True)
+    a, b = first.cells(starts), second.cells(starts)
     positions, values = _intern(function(x, y) for x, y in zip(a, b, strict=True))
     return Coded(narrow(positions, len(values))[pair_codes], _object_array(values))
 
 
-def first_positions(codes: np.ndarray) -> np.ndarray:
-    """Positions of the first row of each distinct non-missing code, in row order."""
-    positions = np.flatnonzero(codes >= 0)
-    _, first = np.unique(codes[positions], return_index=True)
-    return np.sort(positions[first])
+def first_positions(column: Coded) -> np.ndarray:
+    """Positions of the first row of each distinct value, in row order."""
+    return np.sort(first_rows(column.codes, len(column.values)))
 
 
 def key_codes(*columns: Coded) -> np.ndarray:
-    """One int64 code per row for the combination of ``columns`` (rows must have no missing cell)."""
+    """One int64 number per row for the combination of ``columns`` (rows must have no missing cell)."""
     key = np.zeros(len(columns[0]), dtype=np.int64)
     for column in columns:
-        key, _ = pd.factorize(key * (len(column.values) + 1) + column.codes.astype(np.int64))
-        key = key.astype(np.int64, copy=False)
+        key *= max(len(column.values), 1)
+        key += column.codes
     return key
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign_core.ratings.cells import first_row_conflicts, is_not_stated
-from pluralign_core.ratings.coded import Coded
+from pluralign_core.ratings.coded import MISSING, Coded, first_rows
 from pluralign_core.ratings.reading import Problems
 from pluralign_core.ratings.schema import STUDY_ATTRIBUTES, Attribute
 from pluralign_core.ratings.spec import DemographicSpec, ImportSpec
@@ -60,9 +60,9 @@ def rater_demographics(
             ),
             demo.column,
         )
-        stated = np.flatnonzero(values.notna() & rater.notna())
-        _, first = np.unique(rater.codes[stated], return_index=True)
-        firsts = stated[np.sort(first)]
+        stated = np.where(values.notna(), rater.codes, MISSING)
+        firsts = first_rows(stated, len(rater.values))
+        firsts = np.sort(firsts[firsts < len(stated)])
         answered = pd.DataFrame(
             {"rater_id": rater.cells(firsts), "value": values.cells(firsts)}, index=pd.RangeIndex(len(firsts))
         )

@@ -146,10 +146,14 @@ def _prompt_ids(columns: dict[str, Coded], spec: ImportSpec, count: int) -> Code
 def _duplicates(ratings: dict, rows: np.ndarray, spec: ImportSpec, problems: Problems) -> None:
     rater, item, dimension = ratings["rater_id"], ratings["response_id"], ratings["dimension"]
     key = key_codes(rater, item, dimension)
-    duplicated = pd.Series(key).duplicated(keep=False).to_numpy()
-    if not duplicated.any():
+    order = np.argsort(key, kind="stable")
+    same = key[order[1:]] == key[order[:-1]]
+    if not same.any():
         return
-    positions = np.flatnonzero(duplicated)
+    repeated = np.zeros(len(key), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    positions = np.sort(order[repeated])
     dups = pd.DataFrame({"key": key[positions], "_row": rows[positions], "position": positions})
     dups["_first"] = dups.groupby("key")["_row"].transform("min")
     dups = dups[dups["_row"] != dups["_first"]].drop_duplicates("_row")
@@ -197,19 +201,25 @@ def _ratings(
     raw_codes = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     raw = Coded(narrow(np.where(raw_codes == missing_code, -1, raw_codes), len(values)), values)
     repeat = len(sources)
-    rows = np.tile(table.rows, repeat)
+
+    def stacked(values: np.ndarray) -> np.ndarray:
+        return values if repeat == 1 else np.tile(values, repeat)
+
+    rows = stacked(table.rows)
     column_names = [source for source, _ in sources]
-    scores, keep = parse_scores(raw, spec, rows, lambda i: column_names[i // n], problems)
-    rater = Coded(np.tile(columns["rater_id"].codes, repeat), columns["rater_id"].values)
-    item = Coded(np.tile(columns["item_id"].codes, repeat), columns["item_id"].values)
+    score_of, keep = parse_scores(raw, spec, rows, lambda i: column_names[i // n], problems)
+    rater = Coded(stacked(columns["rater_id"].codes), columns["rater_id"].values)
+    item = Coded(stacked(columns["item_id"].codes), columns["item_id"].values)
     keep &= rater.notna() & item.notna() & dimension.notna()
-    kept = np.flatnonzero(keep)
+    kept = None if keep.all() else np.flatnonzero(keep)
+    del keep
     ratings = {
         "rater_id": rater.take(kept),
         "response_id": item.take(kept),
         "dimension": dimension.take(kept),
     }
-    return ratings, scores[kept], rows[kept]
+    codes = raw.codes if kept is None else raw.codes[kept]
+    return ratings, score_of[codes].astype(np.int16), rows if kept is None else rows[kept]
 
 
 def _categorical(column: Coded) -> pd.Categorical:
@@ -328,7 +338,7 @@ def build_bundle(table: Table | CodedTable, spec: ImportSpec, problems: Problems
     rater_attributes, attributes = rater_demographics(columns["rater_id"], answers, rows, spec, problems)
     if not problems.ok:
         return None
-    items = first_positions(columns["item_id"].codes)
+    items = first_positions(columns["item_id"])
     lower = columns["language"].map(lambda v: v.lower() if isinstance(v, str) else v)
     responses = pd.DataFrame(
         {
@@ -338,7 +348,7 @@ def build_bundle(table: Table | CodedTable, spec: ImportSpec, problems: Problems
             "language": lower.cells(items),
         }
     )
-    prompts_at = first_positions(columns["prompt_id"].codes)
+    prompts_at = first_positions(columns["prompt_id"])
     prompts = pd.DataFrame(
         {
             "prompt_id": columns["prompt_id"].cells(prompts_at),
@@ -350,7 +360,7 @@ def build_bundle(table: Table | CodedTable, spec: ImportSpec, problems: Problems
         }
     )
     ratings_frame = pd.DataFrame({name: _categorical(column) for name, column in ratings.items()})
-    ratings_frame["score"] = scores.astype("int16")
+    ratings_frame["score"] = scores
     info = DatasetInfo(
         spec.dataset_id,
         spec.name,
