@@ -137,11 +137,14 @@ def _read_parquet(data: bytes, name: str, problems: Problems, limits: ImportLimi
             max_expansion=limits.max_expansion,
             expansion_floor=limits.expansion_floor,
             header_ok=lambda names: _header_problems(names, problems),
+            pre_buffer=False,
         )
         if parquet is None:
             return None
         names = [str(c).strip() for c in parquet.schema_arrow.names]
-        batches = (batch.to_pandas() for batch in record_batches(parquet, CODED_BATCH_ROWS))
+        batches = (
+            batch.to_pandas() for batch in record_batches(parquet, CODED_BATCH_ROWS, use_threads=False)
+        )
         columns, count = _build(names, batches, limits)
     except ParquetRefused as refusal:
         problems.add(refusal.kind, str(refusal))

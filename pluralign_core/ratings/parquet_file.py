@@ -39,16 +39,18 @@ def open_parquet(
     max_expansion: float,
     expansion_floor: int,
     header_ok: Callable[[list[str]], bool] = lambda names: True,
+    pre_buffer: bool = True,
 ):
     """The file as a ``pyarrow.parquet.ParquetFile``, checked from its footer; None when ``header_ok``
-    rejects the column names. Nothing is decoded.
+    rejects the column names. Nothing is decoded. ``pre_buffer=False`` reads each column chunk when it is
+    decoded instead of a whole row group's up front (less memory, a little slower).
 
     Raises :class:`ParquetRefused` for a corrupt file, too many rows or too much memory once decoded.
     """
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
+        parquet = pq.ParquetFile(io.BytesIO(data), pre_buffer=pre_buffer)
         metadata = parquet.metadata
         names = [str(c) for c in parquet.schema_arrow.names]
     except Exception as error:  # pyarrow raises several unrelated types for a corrupt file
@@ -74,10 +76,11 @@ def open_parquet(
     return parquet
 
 
-def record_batches(parquet, rows: int = BATCH_ROWS) -> Iterator:
-    """The file's rows, ``rows`` at a time (Arrow record batches)."""
+def record_batches(parquet, rows: int = BATCH_ROWS, *, use_threads: bool = True) -> Iterator:
+    """The file's rows, ``rows`` at a time (Arrow record batches); one column after the other without
+    ``use_threads``, which keeps one column's pages in memory instead of all of them."""
     try:
-        yield from parquet.iter_batches(batch_size=rows)
+        yield from parquet.iter_batches(batch_size=rows, use_threads=use_threads)
     except Exception as error:
         message = f"the Parquet file cannot be read ({error}); export it again"
         raise ParquetRefused("parse_error", message) from error
