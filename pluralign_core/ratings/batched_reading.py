@@ -69,7 +69,10 @@ def read_coded(
     if suffix == ".parquet":
         return _checked(_read_parquet(data, name, problems, limits), problems, limits)
     if suffix == ".csv" and encoding is None and _is_utf8(data):
-        return _checked(_read_csv(data, "utf-8", name, problems, delimiter, limits), problems, limits)
+        table = _read_csv(data, "utf-8", name, problems, delimiter, limits)
+        if table is not None:
+            table.encoding = "utf-8"
+        return _checked(table, problems, limits)
     decoded = _decode(data, problems, encoding)
     if decoded is None:
         return None

@@ -146,10 +146,12 @@ def _prompt_ids(columns: dict[str, Coded], spec: ImportSpec, count: int) -> Code
 def _duplicates(ratings: dict, rows: np.ndarray, spec: ImportSpec, problems: Problems) -> None:
     rater, item, dimension = ratings["rater_id"], ratings["response_id"], ratings["dimension"]
     key = key_codes(rater, item, dimension)
+    ordered = np.sort(key)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return
+    del ordered
     order = np.argsort(key, kind="stable")
     same = key[order[1:]] == key[order[:-1]]
-    if not same.any():
-        return
     repeated = np.zeros(len(key), dtype=bool)
     repeated[1:] |= same
     repeated[:-1] |= same
