@@ -89,7 +89,12 @@ def _from_table(table: Table | None) -> CodedTable | None:
     if table is None:
         return None
     return CodedTable.from_frame(
-        table.frame, table.rows, table.file, text_only=table.text_only, encoding=table.encoding
+        table.frame,
+        table.rows,
+        table.file,
+        text_only=table.text_only,
+        encoding=table.encoding,
+        prepare=prepare_cell,
     )
 
 

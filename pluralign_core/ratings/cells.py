@@ -41,13 +41,6 @@ def _cell(value: object) -> object:
     return text or None
 
 
-def clean(series: pd.Series, text_only: bool) -> pd.Series:
-    """Cells as stripped text, ``None`` for missing; JSON/Parquet lists become tuples."""
-    if text_only:
-        return series.map(lambda v: (v.strip() or None) if isinstance(v, str) else None).astype(object)
-    return series.map(_cell).astype(object)
-
-
 def is_missing(value: object) -> bool:
     """An empty cell: None, pandas NA or NaN (a spelled-out ``NA`` is not; see :func:`is_not_stated`)."""
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
@@ -104,7 +97,9 @@ def prepare_cell(value: object) -> object:
 
 
 def cleaner(text_only: bool):
-    """The per-value form of :func:`clean`: stripped text, ``None`` for missing, tuples for lists."""
+    """How a cell is cleaned: stripped text, ``None`` for missing, tuples for list cells (JSON, Parquet).
+
+    Applied once per distinct cell (:meth:`~pluralign_core.ratings.coded.Coded.map`)."""
     if text_only:
         return lambda v: (v.strip() or None) if isinstance(v, str) else None
     return _cell

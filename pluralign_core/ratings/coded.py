@@ -69,11 +69,6 @@ class Coded:
             return cls(np.full(rows, MISSING, dtype=np.int8))
         return cls(np.zeros(rows, dtype=np.int8), _object_array([value] if rows else []))
 
-    @classmethod
-    def from_values(cls, cells: Iterable[object]) -> Coded:
-        positions, values = _intern(cells)
-        return cls(narrow(positions, len(values)), _object_array(values))
-
     def isna(self) -> np.ndarray:
         return self.codes < 0
 
@@ -226,13 +221,19 @@ class CodedTable:
 
     @classmethod
     def from_frame(
-        cls, frame: pd.DataFrame, rows: Iterable[int], file: str, *, text_only: bool, encoding: str | None
+        cls,
+        frame: pd.DataFrame,
+        rows: Iterable[int],
+        file: str,
+        *,
+        text_only: bool,
+        encoding: str | None,
+        prepare: Callable[[object], object],
     ) -> CodedTable:
-        from pluralign_core.ratings.cells import prepare_cell
-
+        """Code a whole frame (as :func:`~pluralign_core.ratings.reading.read_table` gives it)."""
         columns = {}
         for name in frame.columns:
-            builder = ColumnBuilder(prepare_cell)
+            builder = ColumnBuilder(prepare)
             builder.add(frame[name])
             columns[str(name)] = builder.build()
         return cls(columns, np.asarray(list(rows), dtype=np.int64), file, text_only, encoding)

@@ -5,8 +5,10 @@ Cell parsing and score checks are in :mod:`pluralign_core.ratings.cells`, the ra
 duplicates, and assembles the bundle.
 
 Every check runs on the whole file before anything is written, and each problem names the spreadsheet
-row and the column, so a user sees everything to fix at once. The checks are vectorised (pandas) so a
-file of millions of ratings is checked in seconds.
+row and the column, so a user sees everything to fix at once. The file arrives as coded columns
+(:mod:`pluralign_core.ratings.coded`): text is cleaned, ids are hashed and labels are parsed once per
+distinct cell, and conflicts and duplicates are found by comparing small integer codes, so a file of
+millions of ratings is checked in seconds and in a few bytes per cell.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from pluralign_core.ratings.bundle import DatasetBundle
-from pluralign_core.ratings.cells import cleaner, dataset_scale, first_row_conflicts, parse_scores
+from pluralign_core.ratings.cells import (
+    cleaner,
+    dataset_scale,
+    first_row_conflicts,
+    parse_scores,
+    prepare_cell,
+)
 from pluralign_core.ratings.coded import (
     Coded,
     CodedTable,
@@ -126,7 +134,12 @@ def _coded(table: Table | CodedTable) -> CodedTable:
     if isinstance(table, CodedTable):
         return table
     return CodedTable.from_frame(
-        table.frame, table.rows, table.file, text_only=table.text_only, encoding=table.encoding
+        table.frame,
+        table.rows,
+        table.file,
+        text_only=table.text_only,
+        encoding=table.encoding,
+        prepare=prepare_cell,
     )
 
 

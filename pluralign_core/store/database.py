@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from pluralign_core import paths
 from pluralign_core.ratings.bundle import DatasetBundle, DatasetError
 from pluralign_core.ratings.schema import Attribute, DatasetInfo, Dimension, Scale
 from pluralign_core.store.host import HOST, StoreBusyError  # noqa: F401 (re-exported)
+from pluralign_core.store.ratings_order import append_ratings
 
 SCHEMA_VERSION = 1
 
@@ -334,28 +334,6 @@ def _check(con: duckdb.DuckDBPyConnection, sql: str, message: str) -> None:
         raise DatasetError(f"{message}; for example:\n{bad.to_string(index=False)}")
 
 
-#: Ratings appended per INSERT: one DuckDB row group, so each is compressed and written out as it comes
-#: instead of the whole table being sorted and held in memory until the commit.
-INSERT_ROWS = 122_880
-
-
-def _sort_ranks(column: pd.Series) -> np.ndarray:
-    """Each cell's rank in the column's text order (DuckDB's VARCHAR order: by code point)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        labels = np.asarray(column.cat.categories, dtype=object).astype(str)
-        ranks = np.argsort(np.argsort(labels, kind="stable"), kind="stable")
-        return np.append(ranks, len(ranks))[column.cat.codes.to_numpy()]
-    codes, _ = pd.factorize(column.astype(object).map(lambda v: None if v is None else str(v)), sort=True)
-    return np.where(codes < 0, codes.max() + 1, codes)
-
-
-def _clustered_order(ratings: pd.DataFrame) -> np.ndarray:
-    """Row order by dimension, then rater (what ``ORDER BY dimension, rater_id`` gives), without a copy
-    of the table: analyses read one dimension at a time, and DuckDB's per-row-group min/max statistics
-    then skip the other dimensions' rows (about 4/5 of the table)."""
-    return np.lexsort((_sort_ranks(ratings["rater_id"]), _sort_ranks(ratings["dimension"])))
-
-
 def write_dataset(store: Store, bundle: DatasetBundle, *, replace: bool = False) -> str:
     """Validate ``bundle`` and write it in one transaction.
 
@@ -482,16 +460,7 @@ def write_dataset(store: Store, bundle: DatasetBundle, *, replace: bool = False)
             "INSERT INTO response_levels SELECT ?, response_id, dimension, level FROM _new_response_levels",
             ds,
         )
-        ratings = frames["ratings"]
-        order = _clustered_order(ratings)
-        for start in range(0, len(order), INSERT_ROWS):
-            con.register("_ratings_batch", ratings.iloc[order[start : start + INSERT_ROWS]])
-            con.execute(
-                "INSERT INTO ratings SELECT ?, CAST(rater_id AS VARCHAR), CAST(response_id AS VARCHAR), "
-                "CAST(dimension AS VARCHAR), CAST(score AS SMALLINT) FROM _ratings_batch",
-                ds,
-            )
-            con.unregister("_ratings_batch")
+        append_ratings(con, frames["ratings"], info.dataset_id)
         con.execute(
             "INSERT INTO dimensions SELECT ?, name, label, higher_is_better, description, position "
             "FROM _new_dimensions",
