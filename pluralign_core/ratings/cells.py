@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
+from pluralign_core.ratings.coded import MISSING, Coded, first_rows, report_rows
 from pluralign_core.ratings.reading import Problems
 from pluralign_core.ratings.schema import AGREEMENT_LABELS_EN, Scale
 from pluralign_core.ratings.spec import ImportSpec, normalize_label
@@ -39,13 +41,6 @@ def _cell(value: object) -> object:
     return text or None
 
 
-def clean(series: pd.Series, text_only: bool) -> pd.Series:
-    """Cells as stripped text, ``None`` for missing; JSON/Parquet lists become tuples."""
-    if text_only:
-        return series.map(lambda v: (v.strip() or None) if isinstance(v, str) else None).astype(object)
-    return series.map(_cell).astype(object)
-
-
 def is_missing(value: object) -> bool:
     """An empty cell: None, pandas NA or NaN (a spelled-out ``NA`` is not; see :func:`is_not_stated`)."""
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
@@ -57,29 +52,66 @@ def is_not_stated(value: object) -> bool:
 
 
 def first_row_conflicts(
-    base: pd.DataFrame, key: str, value: str, problems: Problems, kind: str, message, column: str | None
+    key: Coded,
+    value: Coded,
+    rows: np.ndarray,
+    problems: Problems,
+    kind: str,
+    message,
+    column: str | None,
 ) -> None:
-    """Report rows where ``value`` differs from its first occurrence within the same ``key``."""
-    present = base[base[key].notna() & base[value].notna()]
-    if present.empty:
+    """Report rows where ``value`` differs from its first occurrence within the same ``key``.
+
+    One row is reported per key (the first that differs), with ``message(key, value, first, first_row)``.
+    """
+    present = key.notna() & value.notna()
+    if not present.any():
         return
-    first = present.groupby(key, sort=False)[[value, "_row"]].transform("first")
-    differs = present[value] != first[value]
+    keys = np.where(present, key.codes, MISSING)
+    first = first_rows(keys, len(key.values))
+    first_value = np.append(value.codes, MISSING)[first]
+    differs = present & (value.codes != first_value[keys])
     if not differs.any():
         return
-    bad = present[differs].assign(
-        _first_value=first.loc[differs, value], _first_row=first.loc[differs, "_row"]
+    reported = first_rows(np.where(differs, keys, MISSING), len(key.values))
+    mask = np.zeros(len(rows), dtype=bool)
+    mask[reported[reported < len(rows)]] = True
+    report_rows(
+        problems,
+        kind,
+        mask,
+        lambda i: message(
+            key.values[key.codes[i]],
+            value.values[value.codes[i]],
+            value.values[value.codes[first[key.codes[i]]]],
+            int(rows[first[key.codes[i]]]),
+        ),
+        rows,
+        column=column,
     )
-    bad = bad.drop_duplicates(key)
-    messages = pd.Series(
-        [message(r[key], r[value], r._first_value, r._first_row) for _, r in bad.iterrows()], index=bad.index
-    )
-    problems.add_rows(kind, messages, bad["_row"], column=column)
 
 
-def parse_scores(raw: pd.Series, spec: ImportSpec, rows: pd.Series, columns: pd.Series, problems: Problems):
-    """Parse score cells to integers; report every bad cell. Returns (scores, keep mask)."""
-    text = raw.map(lambda v: " ".join(v) if isinstance(v, tuple) else (None if is_not_stated(v) else v))
+def prepare_cell(value: object) -> object:
+    """A hashable stand-in for a cell (list cells become tuples), so that equal cells are stored once."""
+    return _cell(value)
+
+
+def cleaner(text_only: bool):
+    """How a cell is cleaned: stripped text, ``None`` for missing, tuples for list cells (JSON, Parquet).
+
+    Applied once per distinct cell (:meth:`~pluralign_core.ratings.coded.Coded.map`)."""
+    if text_only:
+        return lambda v: (v.strip() or None) if isinstance(v, str) else None
+    return _cell
+
+
+def _score_text(value: object) -> object:
+    return " ".join(value) if isinstance(value, tuple) else (None if is_not_stated(value) else value)
+
+
+def _score_checks(distinct: pd.Series, spec: ImportSpec):
+    """Per distinct score cell: its text, whether missing, its score and the failed checks."""
+    text = distinct.map(_score_text)
     missing = text.isna()
     number = pd.to_numeric(text.where(~missing), errors="coerce")
     is_number = number.notna()
@@ -114,22 +146,42 @@ def parse_scores(raw: pd.Series, spec: ImportSpec, rows: pd.Series, columns: pd.
     )
     out = usable & ~fractional & ((scores < lo) | (scores > hi))
     checks.append(("out_of_range", out, "score {v} is outside the scale {lo}..{hi}"))
-    bad = pd.Series(False, index=raw.index)
+    if spec.scale_kind == "labels":
+        checks = [(k, m if k == "unknown_label" else m & is_label, t) for k, m, t in checks]
+    return text, missing, scores, checks
+
+
+def parse_scores(raw: Coded, spec: ImportSpec, rows: np.ndarray, column_of, problems: Problems):
+    """Parse score cells to integers, once per distinct cell; report every bad cell.
+
+    ``column_of(i)`` names the column of rating ``i``. Returns the score of each distinct cell (indexed by
+    ``raw.codes``; the last entry is the missing cell's) and the mask of ratings to keep.
+    """
+    distinct = pd.Series([*raw.values, None], dtype=object)
+    text, missing, scores, checks = _score_checks(distinct, spec)
+    lo, hi = spec.scale_min, spec.scale_max
+    bad = np.zeros(len(distinct), dtype=bool)
     for kind, mask, template in checks:
-        if spec.scale_kind == "labels" and kind != "unknown_label":
-            mask = mask & is_label
-        messages = text[mask].map(lambda v, t=template: t.format(v=v, lo=lo, hi=hi))
-        problems.add_rows(kind, messages, rows[mask], column=columns[mask])
-        bad |= mask
-    if missing.any():
-        first = rows[missing].min()
+        hits = mask.to_numpy(dtype=bool)
+        report_rows(
+            problems,
+            kind,
+            hits[raw.codes],
+            lambda i, t=template: t.format(v=text.iloc[raw.codes[i]], lo=lo, hi=hi),
+            rows,
+            column=column_of,
+        )
+        bad |= hits
+    missing_rows = missing.to_numpy(dtype=bool)[raw.codes]
+    if missing_rows.any():
         problems.add(
             "empty_score",
-            f"{int(missing.sum()):,} empty score cell(s) were skipped (first in row {first}); a blank "
-            "cell means the rater gave no score",
+            f"{int(missing_rows.sum()):,} empty score cell(s) were skipped (first in row "
+            f"{int(rows[missing_rows].min())}); a blank cell means the rater gave no score",
             severity="warning",
         )
-    return scores, ~missing & ~bad
+    keep = (~missing.to_numpy(dtype=bool) & ~bad)[raw.codes]
+    return scores.fillna(0).to_numpy(dtype=float), keep
 
 
 def dataset_scale(spec: ImportSpec) -> Scale:

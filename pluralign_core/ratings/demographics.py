@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
-from pluralign_core.ratings.cells import first_row_conflicts, is_missing, is_not_stated
+from pluralign_core.ratings.cells import first_row_conflicts, is_not_stated
+from pluralign_core.ratings.coded import MISSING, Coded, first_rows
 from pluralign_core.ratings.reading import Problems
 from pluralign_core.ratings.schema import STUDY_ATTRIBUTES, Attribute
 from pluralign_core.ratings.spec import DemographicSpec, ImportSpec
@@ -34,22 +36,22 @@ def _demographic_values(value: object, separator: str | None) -> tuple[str, ...]
 
 
 def rater_demographics(
-    base: pd.DataFrame, spec: ImportSpec, problems: Problems, raters: pd.Index
+    rater: Coded, answers: dict[str, Coded], rows: np.ndarray, spec: ImportSpec, problems: Problems
 ) -> tuple[pd.DataFrame, list[Attribute]]:
-    """Long ``rater_id, attribute, value`` rows for ``raters``, and each attribute's declaration.
+    """Long ``rater_id, attribute, value`` rows, and each attribute's declaration.
 
-    A rater's first stated answer is kept; every row that contradicts it is reported as a conflict.
+    ``answers`` holds each demographic column's cleaned cells. A rater's first stated answer is kept;
+    every row that contradicts it is reported as a conflict. Values are split and compared once per
+    distinct cell.
     """
-    rows, attributes = [], []
+    frames, attributes = [], []
     for demo in spec.demographics:
-        column = f"demo:{demo.column}"
-        values = base[column].map(lambda v, s=demo.separator: _demographic_values(v, s)).astype(object)
-        frame = pd.DataFrame({"rater_id": base["rater_id"], "value": values, "_row": base["_row"]})
-        frame["joined"] = values.map(lambda v: None if is_missing(v) else "; ".join(v)).astype(object)
+        values = answers[demo.column].map(lambda v, s=demo.separator: _demographic_values(v, s))
+        joined = values.map(lambda v: None if v is None else "; ".join(v))
         first_row_conflicts(
-            frame,
-            "rater_id",
-            "joined",
+            rater,
+            joined,
+            rows,
             problems,
             "conflicting_demographics",
             lambda r, v, f, fr, a=demo.attribute: (
@@ -58,21 +60,26 @@ def rater_demographics(
             ),
             demo.column,
         )
-        firsts = frame.dropna(subset=["value", "rater_id"]).drop_duplicates("rater_id")
-        multi = bool(demo.separator) or bool((firsts["value"].map(len) > 1).any())
-        exploded = firsts.explode("value")
-        rows.append(
+        stated = np.where(values.notna(), rater.codes, MISSING)
+        firsts = first_rows(stated, len(rater.values))
+        firsts = np.sort(firsts[firsts < len(stated)])
+        answered = pd.DataFrame(
+            {"rater_id": rater.cells(firsts), "value": values.cells(firsts)}, index=pd.RangeIndex(len(firsts))
+        )
+        multi = bool(demo.separator) or bool((answered["value"].map(len) > 1).any())
+        exploded = answered.explode("value")
+        frames.append(
             pd.DataFrame(
                 {"rater_id": exploded.rater_id, "attribute": demo.attribute, "value": exploded.value}
             )
         )
         attributes.append(_attribute(demo, multi, set(exploded.value)))
     long = (
-        pd.concat(rows, ignore_index=True)
-        if rows
+        pd.concat(frames, ignore_index=True)
+        if frames
         else pd.DataFrame(columns=["rater_id", "attribute", "value"])
     )
-    return long[long.rater_id.isin(raters)], attributes
+    return long, attributes
 
 
 def _attribute(demo: DemographicSpec, multi: bool, present: set[str]) -> Attribute:

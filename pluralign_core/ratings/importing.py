@@ -1,7 +1,8 @@
 """The checked import: read a ratings file, check every row against an :class:`ImportSpec`, write it.
 
-:func:`import_dataset` reads the file (:mod:`pluralign_core.ratings.reading`: CSV in UTF-8, Parquet,
-JSON Lines; never pickle), checks every row (:mod:`pluralign_core.ratings.validation`), and only when
+:func:`import_dataset` reads the file batch by batch into coded columns
+(:mod:`pluralign_core.ratings.batched_reading`: CSV in a detected encoding, Parquet, JSON Lines, dataset
+folders; never pickle), checks every row (:mod:`pluralign_core.ratings.validation`), and only when
 nothing is wrong writes through :meth:`Store.write_dataset`, which is atomic: a bad file never changes
 the store.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from pluralign_core import paths
+from pluralign_core.ratings.batched_reading import read_coded
 from pluralign_core.ratings.bundle import DatasetError
 from pluralign_core.ratings.reading import (
     ImportLimits,
@@ -22,7 +24,6 @@ from pluralign_core.ratings.reading import (
     Table,
     Upload,
     csv_safe,
-    read_table,
     source_name,
 )
 from pluralign_core.ratings.spec import DemographicSpec, DimensionSpec, ImportSpec, infer_spec
@@ -115,9 +116,7 @@ def import_dataset(
     name = source_name(source)
     problems = Problems(name, limits.max_problems)
     _check_dataset_id(store, spec.dataset_id, replace, problems)
-    table: Table | None = read_table(
-        source, problems, limits, delimiter=spec.delimiter, encoding=spec.encoding
-    )
+    table = read_coded(source, problems, limits, delimiter=spec.delimiter, encoding=spec.encoding)
     bundle = build_bundle(table, spec, problems) if table is not None else None
     report = ImportReport(spec.dataset_id, name, dry_run=dry_run)
     if bundle is not None:

@@ -10,7 +10,7 @@ whole Arrow table sits beside the pandas frame.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 
@@ -32,22 +32,25 @@ def decoded_estimate(rows: int, columns: int) -> int:
     return rows * max(columns, 1) * CELL_BYTES
 
 
-def read_parquet_frame(
+def open_parquet(
     data: bytes,
     *,
     max_rows: int,
     max_expansion: float,
     expansion_floor: int,
     header_ok: Callable[[list[str]], bool] = lambda names: True,
-) -> pd.DataFrame | None:
-    """The file's rows as a DataFrame; None when ``header_ok`` rejects the column names.
+    pre_buffer: bool = True,
+):
+    """The file as a ``pyarrow.parquet.ParquetFile``, checked from its footer; None when ``header_ok``
+    rejects the column names. Nothing is decoded. ``pre_buffer=False`` reads each column chunk when it is
+    decoded instead of a whole row group's up front (less memory, a little slower).
 
     Raises :class:`ParquetRefused` for a corrupt file, too many rows or too much memory once decoded.
     """
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
+        parquet = pq.ParquetFile(io.BytesIO(data), pre_buffer=pre_buffer)
         metadata = parquet.metadata
         names = [str(c) for c in parquet.schema_arrow.names]
     except Exception as error:  # pyarrow raises several unrelated types for a corrupt file
@@ -70,11 +73,41 @@ def read_parquet_frame(
             f"columns, about {estimate / 1024**2:,.0f} MB once read: more than {max_expansion:g} times its "
             "size. Split it, or raise ImportLimits.max_expansion if the data is genuine.",
         )
+    return parquet
+
+
+def record_batches(parquet, rows: int = BATCH_ROWS, *, use_threads: bool = True) -> Iterator:
+    """The file's rows, ``rows`` at a time (Arrow record batches); one column after the other without
+    ``use_threads``, which keeps one column's pages in memory instead of all of them."""
     try:
-        batches = [batch.to_pandas() for batch in parquet.iter_batches(batch_size=BATCH_ROWS)]
+        yield from parquet.iter_batches(batch_size=rows, use_threads=use_threads)
     except Exception as error:
         message = f"the Parquet file cannot be read ({error}); export it again"
         raise ParquetRefused("parse_error", message) from error
+
+
+def read_parquet_frame(
+    data: bytes,
+    *,
+    max_rows: int,
+    max_expansion: float,
+    expansion_floor: int,
+    header_ok: Callable[[list[str]], bool] = lambda names: True,
+) -> pd.DataFrame | None:
+    """The file's rows as a DataFrame; None when ``header_ok`` rejects the column names.
+
+    Raises :class:`ParquetRefused` for a corrupt file, too many rows or too much memory once decoded.
+    """
+    parquet = open_parquet(
+        data,
+        max_rows=max_rows,
+        max_expansion=max_expansion,
+        expansion_floor=expansion_floor,
+        header_ok=header_ok,
+    )
+    if parquet is None:
+        return None
+    batches = [batch.to_pandas() for batch in record_batches(parquet)]
     if not batches:
         return parquet.schema_arrow.empty_table().to_pandas()
     return pd.concat(batches, ignore_index=True) if len(batches) > 1 else batches[0]

@@ -207,10 +207,35 @@ def read_table(
     """Read a CSV, Parquet or JSONL file, or a Hugging Face ``datasets`` folder, into a table, or record why
     it cannot be read. ``delimiter`` and ``encoding`` override what is detected."""
     limits = limits or ImportLimits()
-    name = source_name(source)
-    suffix = Path(name).suffix.lower()
     if isinstance(source, str | Path) and Path(source).is_dir():
         return _checked_size(_read_folder(Path(source), problems, limits), problems, limits)
+    opened = open_upload(source, problems, limits)
+    if opened is None:
+        return None
+    name, suffix, data = opened
+    if suffix == ".parquet":
+        table = _read_parquet(data, name, problems, limits)
+    else:
+        decoded = _decode(data, problems, encoding)
+        if decoded is None:
+            return None
+        table = (
+            _read_jsonl(decoded.text, name, problems)
+            if suffix == ".jsonl"
+            else _read_csv(decoded.text, name, problems, delimiter)
+        )
+        if table is not None:
+            table.encoding = decoded.encoding
+    return _checked_size(table, problems, limits)
+
+
+def open_upload(
+    source: str | Path | Upload, problems: Problems, limits: ImportLimits
+) -> tuple[str, str, bytes] | None:
+    """The file's name, lower-case extension and bytes, or None (with the reason recorded) when its
+    extension, size or line count rules it out before parsing."""
+    name = source_name(source)
+    suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
         extra = (
             " Pickle files are never loaded because they can run code."
@@ -232,20 +257,7 @@ def read_table(
     if suffix != ".parquet" and (lines := data.count(b"\n")) > limits.max_rows + 1:
         problems.add("too_many_rows", _too_many_rows(f"about {lines:,}", limits))
         return None
-    if suffix == ".parquet":
-        table = _read_parquet(data, name, problems, limits)
-    else:
-        decoded = _decode(data, problems, encoding)
-        if decoded is None:
-            return None
-        table = (
-            _read_jsonl(decoded.text, name, problems)
-            if suffix == ".jsonl"
-            else _read_csv(decoded.text, name, problems, delimiter)
-        )
-        if table is not None:
-            table.encoding = decoded.encoding
-    return _checked_size(table, problems, limits)
+    return name, suffix, data
 
 
 def _read_folder(folder: Path, problems: Problems, limits: ImportLimits) -> Table | None:

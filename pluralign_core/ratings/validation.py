@@ -5,16 +5,34 @@ Cell parsing and score checks are in :mod:`pluralign_core.ratings.cells`, the ra
 duplicates, and assembles the bundle.
 
 Every check runs on the whole file before anything is written, and each problem names the spreadsheet
-row and the column, so a user sees everything to fix at once. The checks are vectorised (pandas) so a
-file of millions of ratings is checked in seconds.
+row and the column, so a user sees everything to fix at once. The file arrives as coded columns
+(:mod:`pluralign_core.ratings.coded`): text is cleaned, ids are hashed and labels are parsed once per
+distinct cell, and conflicts and duplicates are found by comparing small integer codes, so a file of
+millions of ratings is checked in seconds and in a few bytes per cell.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pluralign_core.ratings.bundle import DatasetBundle
-from pluralign_core.ratings.cells import clean, dataset_scale, first_row_conflicts, is_missing, parse_scores
+from pluralign_core.ratings.cells import (
+    cleaner,
+    dataset_scale,
+    first_row_conflicts,
+    parse_scores,
+    prepare_cell,
+)
+from pluralign_core.ratings.coded import (
+    Coded,
+    CodedTable,
+    combine,
+    first_positions,
+    key_codes,
+    narrow,
+    report_rows,
+)
 from pluralign_core.ratings.demographics import rater_demographics
 from pluralign_core.ratings.reading import Problems, Table, formula_mask
 from pluralign_core.ratings.schema import DatasetInfo, Dimension
@@ -38,22 +56,30 @@ SPLITS = {
 HELDOUT_SHARE = 5
 
 
-def _split(base: pd.DataFrame, spec: ImportSpec, problems: Problems) -> None:
+def _split(columns: dict[str, Coded], rows: np.ndarray, spec: ImportSpec, problems: Problems) -> None:
     if spec.split:
-        raw = base["split"].map(lambda v: None if is_missing(v) else normalize_label(v))
-        mapped = raw.map(SPLITS)
-        bad = raw.notna() & mapped.isna()
-        messages = base.loc[bad, "split"].map(
-            lambda v: f"split {v!r} is not understood; use 'train' or 'heldout' (also: test, validation)"
+        split = columns["split"]
+        understood = split.mask(lambda v: SPLITS.get(normalize_label(v)) is not None)
+        report_rows(
+            problems,
+            "invalid_split",
+            split.notna() & ~understood,
+            lambda i: (
+                f"split {split.values[split.codes[i]]!r} is not understood; use 'train' or 'heldout' "
+                "(also: test, validation)"
+            ),
+            rows,
+            column=spec.split,
         )
-        problems.add_rows("invalid_split", messages, base.loc[bad, "_row"], column=spec.split)
-        base["split"] = mapped.fillna("train")
+        columns["split"] = split.map(
+            lambda v: "train" if v is None else SPLITS.get(normalize_label(v), "train")
+        )
         return
-    prompt_ids = sorted(base["prompt_id"].dropna().unique(), key=short_hash)
+    prompt_ids = sorted(columns["prompt_id"].values, key=short_hash)
     heldout = {p for p in prompt_ids if int(short_hash(p), 16) % HELDOUT_SHARE == 0}
     if not heldout and len(prompt_ids) >= 2:
         heldout = {prompt_ids[0]}
-    base["split"] = base["prompt_id"].map(lambda p: "heldout" if p in heldout else "train")
+    columns["split"] = columns["prompt_id"].map(lambda p: "heldout" if p in heldout else "train")
     if prompt_ids:
         problems.add(
             "split_assigned",
@@ -63,57 +89,176 @@ def _split(base: pd.DataFrame, spec: ImportSpec, problems: Problems) -> None:
         )
 
 
-def _dimensions(base: pd.DataFrame, spec: ImportSpec, problems: Problems) -> list[DimensionSpec]:
+def _dimensions(
+    columns: dict[str, Coded], rows: np.ndarray, spec: ImportSpec, problems: Problems
+) -> list[DimensionSpec]:
     if spec.layout == "wide":
         return spec.dimensions
+    raw = columns["dimension_raw"]
     if spec.dimensions:
         lookup = {normalize_label(d.source): d.name for d in spec.dimensions}
         lookup.update({normalize_label(d.name): d.name for d in spec.dimensions})
         declared = spec.dimensions
     else:
-        values = base["dimension_raw"].dropna().unique()
-        guessed = {v: DimensionSpec.guess(v) for v in values}
+        guessed = {v: DimensionSpec.guess(v) for v in raw.values}
         lookup = {normalize_label(v): d.name for v, d in guessed.items()}
         declared = list({d.name: d for d in guessed.values()}.values())
-    mapped = base["dimension_raw"].map(lambda v: None if is_missing(v) else lookup.get(normalize_label(v)))
-    base["dimension"] = mapped
-    empty = base["dimension_raw"].isna()
-    problems.add_rows(
+    mapped = raw.map(lambda v: None if v is None else lookup.get(normalize_label(v)))
+    columns["dimension"] = mapped
+    empty = raw.isna()
+    report_rows(
+        problems,
         "empty_dimension",
-        pd.Series("the dimension cell is empty", index=base.index[empty]),
-        base.loc[empty, "_row"],
+        empty,
+        lambda i: "the dimension cell is empty",
+        rows,
         column=spec.dimension_column,
     )
-    unknown = ~empty & mapped.isna()
     names = ", ".join(repr(d.source) for d in declared)
-    problems.add_rows(
+    report_rows(
+        problems,
         "unknown_dimension",
-        base.loc[unknown, "dimension_raw"].map(
-            lambda v: f"dimension {v!r} is not declared in the spec (declared: {names})"
-        ),
-        base.loc[unknown, "_row"],
+        ~empty & mapped.isna(),
+        lambda i: f"dimension {raw.values[raw.codes[i]]!r} is not declared in the spec (declared: {names})",
+        rows,
         column=spec.dimension_column,
     )
     return declared
 
 
-def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetBundle | None:
+def _joined(value: object) -> object:
+    return "; ".join(value) if isinstance(value, tuple) else value
+
+
+def _coded(table: Table | CodedTable) -> CodedTable:
+    if isinstance(table, CodedTable):
+        return table
+    return CodedTable.from_frame(
+        table.frame,
+        table.rows,
+        table.file,
+        text_only=table.text_only,
+        encoding=table.encoding,
+        prepare=prepare_cell,
+    )
+
+
+def _prompt_ids(columns: dict[str, Coded], spec: ImportSpec, count: int) -> Coded:
+    if not spec.prompt_text:
+        return Coded.constant(None, count)
+    text = columns["prompt_text"]
+    if spec.prompt_id:
+        return combine(
+            columns["prompt_id"],
+            text,
+            lambda p, t: None if t is None else (p if p is not None else f"prompt-{short_hash(t)}"),
+        )
+    return text.map(lambda t: None if t is None else f"prompt-{short_hash(t)}")
+
+
+def _duplicates(ratings: dict, rows: np.ndarray, spec: ImportSpec, problems: Problems) -> None:
+    rater, item, dimension = ratings["rater_id"], ratings["response_id"], ratings["dimension"]
+    key = key_codes(rater, item, dimension)
+    ordered = np.sort(key)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return
+    del ordered
+    order = np.argsort(key, kind="stable")
+    same = key[order[1:]] == key[order[:-1]]
+    repeated = np.zeros(len(key), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    positions = np.sort(order[repeated])
+    dups = pd.DataFrame({"key": key[positions], "_row": rows[positions], "position": positions})
+    dups["_first"] = dups.groupby("key")["_row"].transform("min")
+    dups = dups[dups["_row"] != dups["_first"]].drop_duplicates("_row")
+    first = dict(zip(dups["position"].tolist(), dups["_first"].tolist(), strict=True))
+    mask = np.zeros(len(rows), dtype=bool)
+    mask[dups["position"].to_numpy()] = True
+    report_rows(
+        problems,
+        "duplicate_rating",
+        mask,
+        lambda i: (
+            f"rater {rater.values[rater.codes[i]]!r} rated item {item.values[item.codes[i]]!r} on "
+            f"{dimension.values[dimension.codes[i]]!r} already in row {first[i]}; keep one rating per "
+            "rater, item and dimension"
+        ),
+        rows,
+        column=None if spec.layout == "wide" else spec.item_id or spec.response_text,
+    )
+
+
+def _ratings(
+    table: CodedTable, columns: dict[str, Coded], spec: ImportSpec, problems: Problems
+) -> tuple[dict[str, Coded], np.ndarray, np.ndarray]:
+    """The ratings as coded columns (one per wide dimension column stacked, or the long rows), checked."""
+    clean_cell = cleaner(table.text_only)
+    n = len(table)
+    if spec.layout == "wide":
+        sources = [(d.source, d.name) for d in spec.dimensions]
+        dimension = Coded(
+            narrow(np.repeat(np.arange(len(sources)), n), len(sources)),
+            np.array([name for _, name in sources], dtype=object),
+        )
+        dimension = Coded.from_codes(dimension.codes, dimension.values)
+    else:
+        sources = [(spec.score_column, None)]
+        dimension = columns["dimension"]
+    raws = [table.columns[source].map(clean_cell) for source, _ in sources]
+    values = np.concatenate([r.values for r in raws]) if raws else np.empty(0, dtype=object)
+    offsets = np.cumsum([0] + [len(r.values) for r in raws])
+    missing_code = len(values)
+    parts = [
+        np.where(r.codes < 0, missing_code, r.codes.astype(np.int64) + o)
+        for r, o in zip(raws, offsets, strict=False)
+    ]
+    raw_codes = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    raw = Coded(narrow(np.where(raw_codes == missing_code, -1, raw_codes), len(values)), values)
+    repeat = len(sources)
+
+    def stacked(values: np.ndarray) -> np.ndarray:
+        return values if repeat == 1 else np.tile(values, repeat)
+
+    rows = stacked(table.rows)
+    column_names = [source for source, _ in sources]
+    score_of, keep = parse_scores(raw, spec, rows, lambda i: column_names[i // n], problems)
+    rater = Coded(stacked(columns["rater_id"].codes), columns["rater_id"].values)
+    item = Coded(stacked(columns["item_id"].codes), columns["item_id"].values)
+    keep &= rater.notna() & item.notna() & dimension.notna()
+    kept = None if keep.all() else np.flatnonzero(keep)
+    del keep
+    ratings = {
+        "rater_id": rater.take(kept),
+        "response_id": item.take(kept),
+        "dimension": dimension.take(kept),
+    }
+    codes = raw.codes if kept is None else raw.codes[kept]
+    return ratings, score_of[codes].astype(np.int16), rows if kept is None else rows[kept]
+
+
+def _categorical(column: Coded) -> pd.Categorical:
+    return pd.Categorical.from_codes(column.codes, categories=pd.Index(column.values, dtype=object))
+
+
+def build_bundle(table: Table | CodedTable, spec: ImportSpec, problems: Problems) -> DatasetBundle | None:
     """Check every row of ``table`` against ``spec``; return the dataset, or None when nothing usable."""
-    frame = table.frame
-    columns = [str(c) for c in frame.columns]
+    table = _coded(table)
+    names = list(table.columns)
     mapped = spec.columns()
-    missing = [c for c in mapped if c not in columns]
+    missing = [c for c in mapped if c not in names]
     for column in missing:
         problems.add(
             "missing_column",
-            f"the {mapped[column]} column {column!r} is not in the file.{suggest_column(column, columns)} "
-            f"The file has: {', '.join(columns[:30])}",
+            f"the {mapped[column]} column {column!r} is not in the file.{suggest_column(column, names)} "
+            f"The file has: {', '.join(names[:30])}",
             row=1,
             column=column,
         )
     if missing:
         return None
-    base = pd.DataFrame({"_row": table.rows.to_numpy()}, index=frame.index)
+    rows, n = table.rows, len(table)
+    clean_cell = cleaner(table.text_only)
     roles = {
         "rater_id": spec.rater_id,
         "item_id": spec.item_id,
@@ -125,42 +270,33 @@ def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetB
         "split": spec.split,
         "dimension_raw": spec.dimension_column,
     }
+    columns: dict[str, Coded] = {}
     for role, column in roles.items():
-        base[role] = clean(frame[column], table.text_only) if column else None
-        if column and role != "dimension_raw":
-            base[role] = base[role].map(lambda v: "; ".join(v) if isinstance(v, tuple) else v)
-    for demo in spec.demographics:
-        base[f"demo:{demo.column}"] = clean(frame[demo.column], table.text_only)
-    _flag_formulas(base, spec, problems)
+        if not column:
+            columns[role] = Coded.constant(None, n)
+            continue
+        columns[role] = table.columns[column].map(
+            clean_cell if role == "dimension_raw" else (lambda v: _joined(clean_cell(v)))
+        )
+    answers = {demo.column: table.columns[demo.column].map(clean_cell) for demo in spec.demographics}
+    _flag_formulas(columns, answers, rows, spec, problems)
 
     for role, what in (("rater_id", "rater id"), ("text", "response text")) + (
         (("item_id", "item id"),) if spec.item_id else ()
     ):
-        empty = base[role].isna()
-        problems.add_rows(
+        report_rows(
+            problems,
             "empty_id" if role != "text" else "empty_text",
-            pd.Series(f"the {what} is empty; every row needs one", index=base.index[empty]),
-            base.loc[empty, "_row"],
+            columns[role].isna(),
+            lambda i, w=what: f"the {w} is empty; every row needs one",
+            rows,
             column=roles[role],
         )
-    if spec.prompt_text:
-        has_prompt = base["prompt_text"].notna()
-        if spec.prompt_id:
-            base["prompt_id"] = base["prompt_id"].where(has_prompt, None)
-            base["prompt_id"] = base["prompt_id"].where(
-                base["prompt_id"].notna() | ~has_prompt,
-                base["prompt_text"].map(lambda t: f"prompt-{short_hash(t)}"),
-            )
-        else:
-            base["prompt_id"] = base["prompt_text"].map(
-                lambda t: None if t is None else f"prompt-{short_hash(t)}"
-            )
-    else:
-        base["prompt_id"] = None
+    columns["prompt_id"] = _prompt_ids(columns, spec, n)
     if not spec.item_id:
-        base["item_id"] = [
-            f"item-{short_hash(p, t)}" for p, t in zip(base["prompt_text"], base["text"], strict=True)
-        ]
+        columns["item_id"] = combine(
+            columns["prompt_text"], columns["text"], lambda p, t: f"item-{short_hash(p, t)}"
+        )
 
     def conflict(what: str):
         return lambda k, v, f, fr: (
@@ -168,119 +304,78 @@ def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetB
         )
 
     first_row_conflicts(
-        base, "item_id", "text", problems, "conflicting_item_text", conflict("item"), spec.response_text
+        columns["item_id"],
+        columns["text"],
+        rows,
+        problems,
+        "conflicting_item_text",
+        conflict("item"),
+        spec.response_text,
     )
     first_row_conflicts(
-        base,
-        "item_id",
-        "prompt_id",
+        columns["item_id"],
+        columns["prompt_id"],
+        rows,
         problems,
         "conflicting_item_prompt",
         lambda k, v, f, fr: f"item {k!r} belongs to prompt {v!r} here but to {f!r} in row {fr}",
         spec.prompt_id or spec.prompt_text,
     )
     first_row_conflicts(
-        base,
-        "prompt_id",
-        "prompt_text",
+        columns["prompt_id"],
+        columns["prompt_text"],
+        rows,
         problems,
         "conflicting_prompt_text",
         conflict("prompt"),
         spec.prompt_text,
     )
-    _split(base, spec, problems)
+    _split(columns, rows, spec, problems)
     if spec.split:
         first_row_conflicts(
-            base,
-            "prompt_id",
-            "split",
+            columns["prompt_id"],
+            columns["split"],
+            rows,
             problems,
             "conflicting_split",
             lambda k, v, f, fr: f"prompt {k!r} is in split {v!r} here but {f!r} in row {fr}",
             spec.split,
         )
-    dimensions = _dimensions(base, spec, problems)
-
-    if spec.layout == "wide":
-        parts = []
-        for dim in spec.dimensions:
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "rater_id": base["rater_id"],
-                        "response_id": base["item_id"],
-                        "dimension": dim.name,
-                        "raw": clean(frame[dim.source], table.text_only),
-                        "_row": base["_row"],
-                        "_column": dim.source,
-                    }
-                )
-            )
-        ratings = pd.concat(parts, ignore_index=True)
-    else:
-        ratings = pd.DataFrame(
-            {
-                "rater_id": base["rater_id"],
-                "response_id": base["item_id"],
-                "dimension": base["dimension"],
-                "raw": clean(frame[spec.score_column], table.text_only),
-                "_row": base["_row"],
-                "_column": spec.score_column,
-            }
-        ).reset_index(drop=True)
-    scores, keep = parse_scores(ratings["raw"], spec, ratings["_row"], ratings["_column"], problems)
-    ratings["score"] = scores
-    ratings = ratings[
-        keep & ratings.rater_id.notna() & ratings.response_id.notna() & ratings.dimension.notna()
-    ]
-    key = ["rater_id", "response_id", "dimension"]
-    duplicated = ratings.duplicated(key, keep=False)
-    if duplicated.any():
-        dups = ratings[duplicated].copy()
-        dups["_first"] = dups.groupby(key)["_row"].transform("min")
-        dups = dups[dups["_row"] != dups["_first"]].drop_duplicates("_row")
-        problems.add_rows(
-            "duplicate_rating",
-            dups.apply(
-                lambda r: (
-                    f"rater {r.rater_id!r} rated item {r.response_id!r} on {r.dimension!r} "
-                    f"already in row {r._first}; keep one rating per rater, item and dimension"
-                ),
-                axis=1,
-            ),
-            dups["_row"],
-            column=None if spec.layout == "wide" else spec.item_id or spec.response_text,
-        )
-    if ratings.empty and problems.ok:
+    dimensions = _dimensions(columns, rows, spec, problems)
+    ratings, scores, rating_rows = _ratings(table, columns, spec, problems)
+    _duplicates(ratings, rating_rows, spec, problems)
+    if not len(scores) and problems.ok:
         problems.add("no_ratings", "the file holds no usable rating; check the score columns")
     if not problems.ok:
         return None
 
-    raters = pd.DataFrame({"rater_id": pd.unique(base["rater_id"].dropna())})
-    rater_attributes, attributes = rater_demographics(base, spec, problems, pd.Index(raters.rater_id))
+    raters = pd.DataFrame({"rater_id": columns["rater_id"].values})
+    rater_attributes, attributes = rater_demographics(columns["rater_id"], answers, rows, spec, problems)
     if not problems.ok:
         return None
-    items = base.drop_duplicates("item_id")
+    items = first_positions(columns["item_id"])
+    lower = columns["language"].map(lambda v: v.lower() if isinstance(v, str) else v)
     responses = pd.DataFrame(
         {
-            "response_id": items["item_id"],
-            "prompt_id": items["prompt_id"],
-            "text": items["text"],
-            "language": items["language"].map(lambda v: v.lower() if isinstance(v, str) else v),
+            "response_id": columns["item_id"].cells(items),
+            "prompt_id": columns["prompt_id"].cells(items),
+            "text": columns["text"].cells(items),
+            "language": lower.cells(items),
         }
-    ).reset_index(drop=True)
-    with_prompt = base[base["prompt_id"].notna()].drop_duplicates("prompt_id")
+    )
+    prompts_at = first_positions(columns["prompt_id"])
     prompts = pd.DataFrame(
         {
-            "prompt_id": with_prompt["prompt_id"],
-            "prompt_key": with_prompt["prompt_id"],
-            "text": with_prompt["prompt_text"],
-            "language": with_prompt["language"].map(lambda v: v.lower() if isinstance(v, str) else v),
-            "topic": with_prompt["topic"],
-            "split": with_prompt["split"],
+            "prompt_id": columns["prompt_id"].cells(prompts_at),
+            "prompt_key": columns["prompt_id"].cells(prompts_at),
+            "text": columns["prompt_text"].cells(prompts_at),
+            "language": lower.cells(prompts_at),
+            "topic": columns["topic"].cells(prompts_at),
+            "split": columns["split"].cells(prompts_at),
         }
-    ).reset_index(drop=True)
-    ratings = ratings[[*key, "score"]].astype({"score": "int16"}).reset_index(drop=True)
+    )
+    ratings_frame = pd.DataFrame({name: _categorical(column) for name, column in ratings.items()})
+    ratings_frame["score"] = scores
     info = DatasetInfo(
         spec.dataset_id,
         spec.name,
@@ -291,34 +386,41 @@ def build_bundle(table: Table, spec: ImportSpec, problems: Problems) -> DatasetB
         meta={"import_spec": spec.to_dict(), "imported_from": table.file},
     )
     dims = [Dimension(d.name, d.label, d.higher_is_better, d.description) for d in dimensions]
-    return DatasetBundle(info, dims, attributes, raters, rater_attributes, prompts, responses, ratings)
+    return DatasetBundle(info, dims, attributes, raters, rater_attributes, prompts, responses, ratings_frame)
 
 
-def _flag_formulas(base: pd.DataFrame, spec: ImportSpec, problems: Problems) -> None:
-    text_columns = {
-        role: role for role in ("rater_id", "item_id", "text", "prompt_text", "prompt_id", "topic")
+def _flag_formulas(
+    columns: dict[str, Coded],
+    answers: dict[str, Coded],
+    rows: np.ndarray,
+    spec: ImportSpec,
+    problems: Problems,
+) -> None:
+    checked = {
+        role: columns[role] for role in ("rater_id", "item_id", "text", "prompt_text", "prompt_id", "topic")
     }
-    text_columns.update({f"demo:{d.column}": f"demo:{d.column}" for d in spec.demographics})
-    for role in text_columns:
-        if role not in base or base[role].isna().all():
+    checked.update({f"demo:{column}": answer.map(_joined) for column, answer in answers.items()})
+    for role, values in checked.items():
+        if not len(values.values):
             continue
-        values = base[role].map(lambda v: "; ".join(v) if isinstance(v, tuple) else v)
-        mask = formula_mask(values.where(values.notna(), None))
-        if mask.any():
-            column = (
-                role.removeprefix("demo:")
-                if role.startswith("demo:")
-                else getattr(spec, {"text": "response_text"}.get(role, role))
-            )
-            problems.add_rows(
-                "formula_like_cell",
-                values[mask].map(
-                    lambda v: (
-                        f"{str(v)[:40]!r} starts like a spreadsheet formula; it is kept as "
-                        "plain text (and escaped with a leading ' in CSV downloads)"
-                    )
-                ),
-                base.loc[mask, "_row"],
-                column=column,
-                severity="warning",
-            )
+        hits = np.append(formula_mask(pd.Series(values.values, dtype=object)).to_numpy(dtype=bool), False)
+        mask = hits[values.codes]
+        if not mask.any():
+            continue
+        column = (
+            role.removeprefix("demo:")
+            if role.startswith("demo:")
+            else getattr(spec, {"text": "response_text"}.get(role, role))
+        )
+        report_rows(
+            problems,
+            "formula_like_cell",
+            mask,
+            lambda i, v=values: (
+                f"{str(v.values[v.codes[i]])[:40]!r} starts like a spreadsheet formula; it is kept as "
+                "plain text (and escaped with a leading ' in CSV downloads)"
+            ),
+            rows,
+            column=column,
+            severity="warning",
+        )

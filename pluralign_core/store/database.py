@@ -31,6 +31,7 @@ from pluralign_core import paths
 from pluralign_core.ratings.bundle import DatasetBundle, DatasetError
 from pluralign_core.ratings.schema import Attribute, DatasetInfo, Dimension, Scale
 from pluralign_core.store.host import HOST, StoreBusyError  # noqa: F401 (re-exported)
+from pluralign_core.store.ratings_order import append_ratings
 
 SCHEMA_VERSION = 1
 
@@ -459,13 +460,7 @@ def write_dataset(store: Store, bundle: DatasetBundle, *, replace: bool = False)
             "INSERT INTO response_levels SELECT ?, response_id, dimension, level FROM _new_response_levels",
             ds,
         )
-        # Stored clustered by dimension: analyses read one dimension at a time, and DuckDB's per-row-group
-        # min/max statistics then skip the other dimensions' rows (about 4/5 of the table).
-        con.execute(
-            "INSERT INTO ratings SELECT ?, CAST(rater_id AS VARCHAR), response_id, dimension, "
-            "CAST(score AS SMALLINT) FROM _new_ratings ORDER BY dimension, rater_id",
-            ds,
-        )
+        append_ratings(con, frames["ratings"], info.dataset_id)
         con.execute(
             "INSERT INTO dimensions SELECT ?, name, label, higher_is_better, description, position "
             "FROM _new_dimensions",
