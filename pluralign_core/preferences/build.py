@@ -159,6 +159,8 @@ def _query_frames(
         params.append(config.split)
     params.append(config.language)
     params.append(config.language)
+    # The store holds one rating per (rater, response, dimension) (write_dataset refuses repeats), so a
+    # plain count(*) says whether a rater rated every chosen dimension: count(DISTINCT) took 4x longer.
     n_dims = len(dims)
     con.register("sel_raters", raters)
     con.register("sel_dims", dims)
@@ -185,7 +187,7 @@ def _query_frames(
         FROM (SELECT *, {_value_sql(config)} AS v FROM rated)
         WHERE v IS NOT NULL
         GROUP BY rater_id, response_id, prompt_id
-        HAVING count(DISTINCT dimension) = {n_dims}
+        HAVING count(*) = {n_dims}
         """
     )
     con.execute(
