@@ -30,6 +30,8 @@ import pandas as pd
 from pluralign_core import paths
 from pluralign_core.ratings.bundle import DatasetBundle, DatasetError
 from pluralign_core.ratings.schema import Attribute, DatasetInfo, Dimension, Scale
+from pluralign_core.store.group_totals import TABLE_SQL as GROUP_TOTALS_SQL
+from pluralign_core.store.group_totals import backfill_group_totals, write_group_totals
 from pluralign_core.store.host import HOST, StoreBusyError  # noqa: F401 (re-exported)
 
 SCHEMA_VERSION = 1
@@ -74,8 +76,10 @@ CREATE TABLE IF NOT EXISTS artifacts (
     path VARCHAR, config JSON, metrics JSON, status VARCHAR, created_at TIMESTAMP NOT NULL
 );
 """
+_SCHEMA += GROUP_TOTALS_SQL
 
 DATASET_TABLES = (
+    "group_totals",
     "ratings",
     "response_levels",
     "responses",
@@ -105,6 +109,7 @@ class Store:
         if not self._schema_is_current():
             with self.connect() as con:
                 con.execute(_SCHEMA)
+                backfill_group_totals(con)  # a store from before the table: its datasets get totals once
                 con.execute(
                     "INSERT OR IGNORE INTO settings VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
                 )
@@ -476,6 +481,7 @@ def write_dataset(store: Store, bundle: DatasetBundle, *, replace: bool = False)
             "FROM _new_attributes",
             ds,
         )
+        write_group_totals(con, info.dataset_id)
         fingerprint = con.execute(
             "SELECT printf('%016x', coalesce(bit_xor(hash(rater_id, response_id, dimension, score)), 0)) "
             "FROM ratings WHERE dataset_id = ?",
