@@ -178,11 +178,15 @@ def group_means(
     attribute2: str | None = None,
     min_group_raters: int = DEFAULT_MIN_GROUP_RATERS,
     level: float = 0.95,
+    stored_totals: bool = True,
 ) -> pd.DataFrame:
     """Mean rating per dimension and group, with a rater-clustered ``level`` confidence interval.
 
     Returns columns ``dimension, group[, group2], n_raters, n_ratings, mean, sd, se, ci_low, ci_high,
     small_group`` (``small_group``: fewer than ``min_group_raters`` raters — shown, but read with care).
+    Without filters and a second attribute, the totals stored with the dataset are read
+    (:mod:`pluralign_core.store.group_totals`); ``stored_totals=False`` aggregates the rows regardless
+    (same table, to the last bit).
     """
     if not 0 < level < 1:
         raise ValueError(f"confidence level must lie between 0 and 1, got {level}")
@@ -194,7 +198,7 @@ def group_means(
     """
     # Display order is done in SQL too, so one connection and one query serve the whole call.
     unfiltered = filter is None or filter == AnalysisFilter()
-    if unfiltered and not attribute2:
+    if stored_totals and unfiltered and not attribute2:
         totals = store.query(*_stored_totals_sql(dataset_id, attribute, dimensions, ordered, order_params))
         if not totals.empty:
             return _finish(totals, attribute2, min_group_raters, level)

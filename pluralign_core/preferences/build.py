@@ -146,6 +146,10 @@ def _value_sql(config: PreferenceConfig) -> str:
     return f"CASE WHEN c > 0 THEN 1.0 WHEN c < 0 THEN -1.0 ELSE {neutral} END"
 
 
+_RATER_JOIN = "JOIN sel_raters r ON r.rater_id = g.rater_id"
+_PROMPT_JOIN = "JOIN prompts p ON p.dataset_id = s.dataset_id AND p.prompt_id = s.prompt_id"
+
+
 def _query_frames(
     con: Any, config: PreferenceConfig, raters: pd.DataFrame, dims: pd.DataFrame
 ) -> dict[str, pd.DataFrame]:
@@ -164,20 +168,26 @@ def _query_frames(
     n_dims = len(dims)
     con.register("sel_raters", raters)
     con.register("sel_dims", dims)
+    # Joins that cannot drop or reweigh a rating are left out (write_dataset guarantees every rating's
+    # rater is known and every response's prompt exists): the rater join when everyone counts with
+    # weight 1, the prompt join when neither split nor language filters.
+    everyone = not config.jury and not config.rater_selection.filters
+    weight_sql, rater_join = ("1.0::DOUBLE", "") if everyone else ("r.weight", _RATER_JOIN)
+    prompt_join = "" if config.split == "all" and config.language is None else _PROMPT_JOIN
     con.execute(
         f"""
         CREATE TEMP TABLE rated AS
         SELECT g.rater_id, g.response_id, s.prompt_id, g.dimension, g.score,
-               CAST(g.score AS DOUBLE) - ? AS c, r.weight, d.dim_weight, d.orientation
+               CAST(g.score AS DOUBLE) - ? AS c, {weight_sql} AS weight, d.dim_weight, d.orientation
         FROM ratings g
-        JOIN sel_raters r ON r.rater_id = g.rater_id
+        {rater_join}
         JOIN sel_dims d ON d.dimension = g.dimension
         JOIN responses s ON s.dataset_id = g.dataset_id AND s.response_id = g.response_id
-        JOIN prompts p ON p.dataset_id = s.dataset_id AND p.prompt_id = s.prompt_id
-        WHERE g.dataset_id = ? AND s.prompt_id IS NOT NULL AND {split_sql}
-          AND (? IS NULL OR p.language = ?)
+        {prompt_join}
+        WHERE g.dataset_id = ? AND s.prompt_id IS NOT NULL AND {split_sql if prompt_join else "TRUE"}
+          AND {"(? IS NULL OR p.language = ?)" if prompt_join else "TRUE"}
         """,
-        params,
+        params if prompt_join else params[:2],
     )
     con.execute(
         f"""
@@ -229,16 +239,21 @@ def _query_frames(
         GROUP BY 1, 2
         """
     ).df()
-    scores = con.execute(
+    # Mean scores per response and per prompt from one pass over the ratings (the prompt's from its
+    # responses' sums: the same whole numbers without a jury, equal to rounding with one).
+    con.execute(
         """
-        SELECT response_id, dimension, sum(weight * score) / sum(weight) AS score
+        CREATE TEMP TABLE response_scores AS
+        SELECT response_id, any_value(prompt_id) AS prompt_id, dimension, sum(weight * score) AS ws,
+               sum(weight) AS w, count(*) AS n
         FROM rated GROUP BY response_id, dimension
         """
-    ).df()
+    )
+    scores = con.execute("SELECT response_id, dimension, ws / w AS score FROM response_scores").df()
     prompt_targets = con.execute(
         """
-        SELECT prompt_id, dimension, sum(weight * score) / sum(weight) AS score, count(*) AS n
-        FROM rated GROUP BY prompt_id, dimension
+        SELECT prompt_id, dimension, sum(ws) / sum(w) AS score, sum(n)::BIGINT AS n
+        FROM response_scores GROUP BY prompt_id, dimension
         """
     ).df()
     n_ratings = int(con.execute("SELECT count(*) FROM rated").fetchall()[0][0])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import duckdb
 
 NOT_GIVEN = "(not given)"
+TABLE = "group_totals"  # derived from a dataset's rows: write_dataset rewrites it, delete_dataset empties it
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS group_totals (
@@ -61,8 +62,10 @@ def write_group_totals(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
     )
 
 
-def backfill_group_totals(con: duckdb.DuckDBPyConnection) -> None:
-    """Totals for every dataset that has none yet (a store written before the table existed)."""
+def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the table if missing, then give every dataset that has no totals yet its totals (a store
+    written before the table existed gets them once, when it is first opened)."""
+    con.execute(TABLE_SQL)
     missing = con.execute(
         "SELECT dataset_id FROM datasets WHERE dataset_id NOT IN (SELECT dataset_id FROM group_totals)"
     ).fetchall()
