@@ -2,10 +2,13 @@
 
 Two synthetic datasets are generated with numpy straight into a temporary store: the study's size
 (1,095 raters x 5 responses x 5 dimensions = 27,375 ratings) and 10 million ratings (400,000 raters).
-For each, :func:`pluralign_core.analysis.group_means` (aggregation in DuckDB SQL, statistics on the
-aggregates, connection opening included) is timed against pandas computing the same table from the same
-rows already in memory (filter the dimension, sum per rater, join groups, sum per group, cluster-robust
-CI). Both results are checked equal before any timing is reported. Run: ``python -m bench.bench_analysis``.
+For each, :func:`pluralign_core.analysis.group_means` (connection opening included) is timed against
+pandas computing the same table from the same rows already in memory (filter the dimension, sum per
+rater, join groups, sum per group, cluster-robust CI), twice: as the app runs it, reading the
+per-group totals that ``write_dataset`` stores with a dataset (the time to store them is printed), and
+aggregating the rows in DuckDB SQL (``stored_totals=False``: what any filtered query does). Both
+results are checked equal to pandas' before any timing is reported.
+Run: ``python -m bench.bench_analysis``.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.results import Figure, emit
+from bench.results import Figure, emit, machine_line
 from pluralign_core.analysis import group_means
 from pluralign_core.analysis.slices import cluster_mean_ci
 from pluralign_core.ratings.schema import STUDY_DIMENSIONS, Attribute, DatasetInfo
 from pluralign_core.store.database import Store
+from pluralign_core.store.group_totals import write_group_totals
 
 ITEMS_PER_RATER = 5
 N_RESPONSES = 200
@@ -76,6 +80,9 @@ def fill(store: Store, dataset_id: str, n_raters: int, seed: int = 0) -> int:
             "FROM _r ORDER BY dimension, 'r' || rater",
             [dataset_id, dims],
         )
+        started = time.perf_counter()
+        write_group_totals(con, dataset_id)  # as write_dataset does
+        print(f"stored group totals in {time.perf_counter() - started:.2f} s", flush=True)
     return len(ratings)
 
 
@@ -129,6 +136,14 @@ def timed_pair(ours, theirs, repeats: int) -> dict:
     }
 
 
+def pandas_categorical(ratings: pd.DataFrame, attrs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same rows with string columns as categoricals: how a pandas user might hold them for speed."""
+    return (
+        ratings.astype({"rater_id": "category", "dimension": "category"}),
+        attrs.astype({"rater_id": "category", "attribute": "category", "value": "category"}),
+    )
+
+
 def run_case(
     store: Store, label: str, n_raters: int, repeats: int, target_ms: float, min_speedup: float | None
 ):
@@ -140,34 +155,55 @@ def run_case(
     attrs = store.query(
         "SELECT rater_id, attribute, value FROM rater_attributes WHERE dataset_id = ?", [dataset_id]
     )
-    timing = timed_pair(
-        lambda: group_means(store, dataset_id, "gender", ["toxicity"]),
+    cat_ratings, cat_attrs = pandas_categorical(ratings, attrs)
+    cases = [
+        ("stored totals", True, f"group means + CI, 1 attribute x 1 dimension, {n:,} ratings"),
+        ("from the rows", False, f"group means + CI from the rows (stored totals not used), {n:,} ratings"),
+    ]
+    for case, stored, name in cases:
+        timing = timed_pair(
+            lambda stored=stored: group_means(
+                store, dataset_id, "gender", ["toxicity"], stored_totals=stored
+            ),
+            lambda: pandas_group_means(ratings, attrs, "gender", "toxicity"),
+            repeats,
+        )
+        ours_s, pandas_s = timing["ours_s"], timing["pandas_s"]
+        mine = timing["ours"].set_index("group")[["mean", "se", "ci_low", "ci_high"]]
+        pd.testing.assert_frame_equal(
+            mine.sort_index(), timing["pandas"].sort_index(), check_names=False, rtol=1e-9
+        )
+        print(
+            f"{label}, {case}: pluralign {ours_s * 1000:.1f} ms, pandas {pandas_s * 1000:.1f} ms wall "
+            f"({pandas_s / ours_s:.1f}x); CPU {timing['ours_cpu_s'] * 1000:.0f} ms vs "
+            f"{timing['pandas_cpu_s'] * 1000:.0f} ms (medians of {repeats}; load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+            flush=True,
+        )
+        wanted = min_speedup if stored else (3 if min_speedup else None)
+        emit(
+            Figure(
+                "analysis",
+                name,
+                ours_s * 1000,
+                "ms",
+                baseline_name="pandas, same rows in memory",
+                baseline_value=pandas_s * 1000,
+                target=f"< {target_ms:g} ms" + (f", >= {wanted:g}x faster than pandas" if wanted else ""),
+                met=ours_s * 1000 < target_ms and (wanted is None or pandas_s / ours_s >= wanted),
+            )
+        )
+    # Not a figure: whether the baseline is a fair one. Categorical columns speed pandas' filter and
+    # group-by; the figures above keep the rows as DuckDB hands them over (Arrow-backed strings).
+    cat = timed_pair(
+        lambda: pandas_group_means(cat_ratings, cat_attrs, "gender", "toxicity"),
         lambda: pandas_group_means(ratings, attrs, "gender", "toxicity"),
         repeats,
     )
-    ours_s, pandas_s = timing["ours_s"], timing["pandas_s"]
-    mine = timing["ours"].set_index("group")[["mean", "se", "ci_low", "ci_high"]]
-    pd.testing.assert_frame_equal(
-        mine.sort_index(), timing["pandas"].sort_index(), check_names=False, rtol=1e-9
-    )
     print(
-        f"{label}: pluralign {ours_s * 1000:.1f} ms, pandas {pandas_s * 1000:.1f} ms wall; "
-        f"CPU {timing['ours_cpu_s'] * 1000:.0f} ms vs {timing['pandas_cpu_s'] * 1000:.0f} ms "
-        f"(medians of {repeats}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+        f"{label}: pandas with categorical columns {cat['ours_s'] * 1000:.1f} ms vs "
+        f"{cat['pandas_s'] * 1000:.1f} ms with string columns",
         flush=True,
-    )
-    emit(
-        Figure(
-            "analysis",
-            f"group means + CI, 1 attribute x 1 dimension, {n:,} ratings",
-            ours_s * 1000,
-            "ms",
-            baseline_name="pandas, same rows in memory",
-            baseline_value=pandas_s * 1000,
-            target=f"< {target_ms:g} ms"
-            + (f", >= {min_speedup:g}x faster than pandas" if min_speedup else ""),
-            met=ours_s * 1000 < target_ms and (min_speedup is None or pandas_s / ours_s >= min_speedup),
-        )
     )
 
 
@@ -176,10 +212,11 @@ def main() -> None:
     parser.add_argument("--large-raters", type=int, default=400_000, help="400,000 raters = 10M ratings")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     with tempfile.TemporaryDirectory(prefix="pluralign-bench-") as tmp:
         store = Store(Path(tmp) / "bench.duckdb")
         run_case(store, "study", 1_095, max(args.repeats, 20), 50, None)
-        run_case(store, "10M", args.large_raters, args.repeats, 1500, 3)
+        run_case(store, "10M", args.large_raters, args.repeats, 1500, 10)
 
 
 if __name__ == "__main__":

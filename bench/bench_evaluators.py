@@ -12,30 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-from bench.results import Figure, emit
+from bench.results import Figure, emit, machine_line
 
 BENCH = "evaluators"
-
-
-def machine_line() -> str:
-    """CPU model, the ISA flags that matter for matrix code, and the cores this process may use."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and ":" in line:
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and ":" in line:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "amx_tile", "neon") if f in flags]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"machine: {model} | ISA {' '.join(isa) or '-'} | {cores} cores"
 
 
 def main() -> None:

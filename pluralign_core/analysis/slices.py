@@ -30,8 +30,8 @@ from scipy import stats
 
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.store.database import Store
+from pluralign_core.store.group_totals import NOT_GIVEN, TOTALS
 
-NOT_GIVEN = "(not given)"
 DEFAULT_MIN_GROUP_RATERS = 30
 
 
@@ -178,31 +178,58 @@ def group_means(
     attribute2: str | None = None,
     min_group_raters: int = DEFAULT_MIN_GROUP_RATERS,
     level: float = 0.95,
+    stored_totals: bool = True,
 ) -> pd.DataFrame:
     """Mean rating per dimension and group, with a rater-clustered ``level`` confidence interval.
 
     Returns columns ``dimension, group[, group2], n_raters, n_ratings, mean, sd, se, ci_low, ci_high,
     small_group`` (``small_group``: fewer than ``min_group_raters`` raters — shown, but read with care).
+    Without filters and a second attribute, the totals stored with the dataset are read
+    (:mod:`pluralign_core.store.group_totals`); ``stored_totals=False`` aggregates the rows regardless
+    (same table, to the last bit).
     """
     if not 0 < level < 1:
         raise ValueError(f"confidence level must lie between 0 and 1, got {level}")
-    per_rater, params = per_rater_sql(dataset_id, attribute, dimensions, filter, attribute2)
-    keys = "dimension, grp" + (", grp2" if attribute2 else "")
     order = [_order_sql("t.grp")] + ([_order_sql("t.grp2")] if attribute2 else [])
     order_params = [dataset_id, attribute] + ([dataset_id, attribute2] if attribute2 else [])
-    sql = f"""
-        WITH totals AS (
-            SELECT {keys}, count(*) AS n_raters, sum(n)::DOUBLE AS n_ratings, sum(s)::DOUBLE AS total,
-                   sum(ss)::DOUBLE AS total_sq, sum(s * s)::DOUBLE AS sum_s2, sum(s * n)::DOUBLE AS sum_sn,
-                   sum(n * n)::DOUBLE AS sum_n2
-            FROM ({per_rater}) GROUP BY {keys}
-        )
+    ordered = f"""
         SELECT t.* FROM totals t LEFT JOIN dimensions d ON d.dataset_id = ? AND d.name = t.dimension
         ORDER BY d.position NULLS LAST, t.dimension, {", ".join(order)}
     """
     # Display order is done in SQL too, so one connection and one query serve the whole call.
+    unfiltered = filter is None or filter == AnalysisFilter()
+    if stored_totals and unfiltered and not attribute2:
+        totals = store.query(*_stored_totals_sql(dataset_id, attribute, dimensions, ordered, order_params))
+        if not totals.empty:
+            return _finish(totals, attribute2, min_group_raters, level)
+        # none stored (a dataset written by other means, or no ratings): aggregate the rows below
+    per_rater, params = per_rater_sql(dataset_id, attribute, dimensions, filter, attribute2)
+    keys = "dimension, grp" + (", grp2" if attribute2 else "")
+    sql = f"""
+        WITH totals AS (SELECT {keys}, {TOTALS} FROM ({per_rater}) GROUP BY {keys})
+        {ordered}
+    """
     totals = store.query(sql, [*params, dataset_id, *order_params])
     return _finish(totals, attribute2, min_group_raters, level)
+
+
+def _stored_totals_sql(
+    dataset_id: str, attribute: str, dimensions: list[str] | None, ordered: str, order_params: list[Any]
+) -> tuple[str, list[Any]]:
+    """Read the totals that ``write_dataset`` stored (:mod:`~pluralign_core.store.group_totals`)."""
+    params: list[Any] = [dataset_id, attribute]
+    dimension_sql = ""
+    if dimensions:
+        dimension_sql = f"AND dimension IN ({', '.join('?' for _ in dimensions)})"
+        params += dimensions
+    sql = f"""
+        WITH totals AS (
+            SELECT dimension, grp, n_raters, n_ratings, total, total_sq, sum_s2, sum_sn, sum_n2
+            FROM group_totals WHERE dataset_id = ? AND attribute = ? {dimension_sql}
+        )
+        {ordered}
+    """
+    return sql, [*params, dataset_id, *order_params]
 
 
 def _order_sql(column: str) -> str:

@@ -146,6 +146,10 @@ def _value_sql(config: PreferenceConfig) -> str:
     return f"CASE WHEN c > 0 THEN 1.0 WHEN c < 0 THEN -1.0 ELSE {neutral} END"
 
 
+_RATER_JOIN = "JOIN sel_raters r ON r.rater_id = g.rater_id"
+_PROMPT_JOIN = "JOIN prompts p ON p.dataset_id = s.dataset_id AND p.prompt_id = s.prompt_id"
+
+
 def _query_frames(
     con: Any, config: PreferenceConfig, raters: pd.DataFrame, dims: pd.DataFrame
 ) -> dict[str, pd.DataFrame]:
@@ -159,23 +163,31 @@ def _query_frames(
         params.append(config.split)
     params.append(config.language)
     params.append(config.language)
+    # The store holds one rating per (rater, response, dimension) (write_dataset refuses repeats), so a
+    # plain count(*) says whether a rater rated every chosen dimension: count(DISTINCT) took 4x longer.
     n_dims = len(dims)
     con.register("sel_raters", raters)
     con.register("sel_dims", dims)
+    # Joins that cannot drop or reweigh a rating are left out (write_dataset guarantees every rating's
+    # rater is known and every response's prompt exists): the rater join when everyone counts with
+    # weight 1, the prompt join when neither split nor language filters.
+    everyone = not config.jury and not config.rater_selection.filters
+    weight_sql, rater_join = ("1.0::DOUBLE", "") if everyone else ("r.weight", _RATER_JOIN)
+    prompt_join = "" if config.split == "all" and config.language is None else _PROMPT_JOIN
     con.execute(
         f"""
         CREATE TEMP TABLE rated AS
         SELECT g.rater_id, g.response_id, s.prompt_id, g.dimension, g.score,
-               CAST(g.score AS DOUBLE) - ? AS c, r.weight, d.dim_weight, d.orientation
+               CAST(g.score AS DOUBLE) - ? AS c, {weight_sql} AS weight, d.dim_weight, d.orientation
         FROM ratings g
-        JOIN sel_raters r ON r.rater_id = g.rater_id
+        {rater_join}
         JOIN sel_dims d ON d.dimension = g.dimension
         JOIN responses s ON s.dataset_id = g.dataset_id AND s.response_id = g.response_id
-        JOIN prompts p ON p.dataset_id = s.dataset_id AND p.prompt_id = s.prompt_id
-        WHERE g.dataset_id = ? AND s.prompt_id IS NOT NULL AND {split_sql}
-          AND (? IS NULL OR p.language = ?)
+        {prompt_join}
+        WHERE g.dataset_id = ? AND s.prompt_id IS NOT NULL AND {split_sql if prompt_join else "TRUE"}
+          AND {"(? IS NULL OR p.language = ?)" if prompt_join else "TRUE"}
         """,
-        params,
+        params if prompt_join else params[:2],
     )
     con.execute(
         f"""
@@ -185,7 +197,7 @@ def _query_frames(
         FROM (SELECT *, {_value_sql(config)} AS v FROM rated)
         WHERE v IS NOT NULL
         GROUP BY rater_id, response_id, prompt_id
-        HAVING count(DISTINCT dimension) = {n_dims}
+        HAVING count(*) = {n_dims}
         """
     )
     con.execute(
@@ -227,16 +239,21 @@ def _query_frames(
         GROUP BY 1, 2
         """
     ).df()
-    scores = con.execute(
+    # Mean scores per response and per prompt from one pass over the ratings (the prompt's from its
+    # responses' sums: the same whole numbers without a jury, equal to rounding with one).
+    con.execute(
         """
-        SELECT response_id, dimension, sum(weight * score) / sum(weight) AS score
+        CREATE TEMP TABLE response_scores AS
+        SELECT response_id, any_value(prompt_id) AS prompt_id, dimension, sum(weight * score) AS ws,
+               sum(weight) AS w, count(*) AS n
         FROM rated GROUP BY response_id, dimension
         """
-    ).df()
+    )
+    scores = con.execute("SELECT response_id, dimension, ws / w AS score FROM response_scores").df()
     prompt_targets = con.execute(
         """
-        SELECT prompt_id, dimension, sum(weight * score) / sum(weight) AS score, count(*) AS n
-        FROM rated GROUP BY prompt_id, dimension
+        SELECT prompt_id, dimension, sum(ws) / sum(w) AS score, sum(n)::BIGINT AS n
+        FROM response_scores GROUP BY prompt_id, dimension
         """
     ).df()
     n_ratings = int(con.execute("SELECT count(*) FROM rated").fetchall()[0][0])
@@ -293,6 +310,31 @@ def _summary(config: PreferenceConfig, frames: dict[str, pd.DataFrame]) -> pd.Da
     return pairs.sort_values(["prompt_id", "response_a", "response_b"]).reset_index(drop=True)
 
 
+class _Keys:
+    """A column of ids factorised once (dictionary-encoded, cheap for Arrow strings), so that looking
+    several tables up by it hashes only the distinct ids: for 1M rows naming 10,000 responses, ~10x
+    faster than ``reindex`` on the rows."""
+
+    def __init__(self, keys: pd.Series) -> None:
+        self.codes, self.uniques = pd.factorize(keys)
+
+    def lookup(self, table: pd.Series) -> pd.Series:
+        """``table.reindex(keys)`` (a missing key gives NaN), in the table's own dtype."""
+        found = table.reindex(self.uniques).reset_index(drop=True)
+        return self._spread(found)
+
+    def _spread(self, found: pd.Series) -> pd.Series:
+        codes = self.codes
+        if (codes < 0).any():  # a missing key looks up NaN, as reindex would
+            found = pd.concat([found, pd.Series([np.nan], dtype=found.dtype)], ignore_index=True)
+            codes = np.where(codes < 0, len(found) - 1, codes)
+        return found.take(codes).reset_index(drop=True)
+
+    def messages(self, table: pd.Series, role: str) -> np.ndarray:
+        """One message list per distinct text (shared between the rows that use it) for each key."""
+        return _messages(self.lookup(table), role)
+
+
 def _messages(texts: pd.Series, role: str) -> np.ndarray:
     """One message list per distinct text, shared between the rows that use it (cheap for 1M rows)."""
     codes, uniques = pd.factorize(texts)
@@ -308,20 +350,26 @@ def _with_texts(
     texts = frames["texts"]
     response_text = texts.set_index("response_id")["response_text"]
     prompt_text = texts.drop_duplicates("prompt_id").set_index("prompt_id")["prompt_text"]
-    prompt = prompt_text.reindex(rows.prompt_id).to_numpy()
-    chosen = response_text.reindex(rows.chosen_id).to_numpy()
-    rejected = response_text.reindex(rows.rejected_id).to_numpy()
+    prompt_ids, chosen_ids, rejected_ids = (
+        _Keys(rows.prompt_id),
+        _Keys(rows.chosen_id),
+        _Keys(rows.rejected_id),
+    )
     if config.format == "conversational":
-        prompt = _messages(pd.Series(prompt), "user")
-        chosen = _messages(pd.Series(chosen), "assistant")
-        rejected = _messages(pd.Series(rejected), "assistant")
+        prompt = prompt_ids.messages(prompt_text, "user")
+        chosen = chosen_ids.messages(response_text, "assistant")
+        rejected = rejected_ids.messages(response_text, "assistant")
+    else:
+        prompt = prompt_ids.lookup(prompt_text)
+        chosen = chosen_ids.lookup(response_text)
+        rejected = rejected_ids.lookup(response_text)
     front = pd.DataFrame({"prompt": prompt, "chosen": chosen, "rejected": rejected})
     pairs = pd.concat([front, rows.reset_index(drop=True)], axis=1)
     scores = frames["scores"].pivot(index="response_id", columns="dimension", values="score")
     for dim in config.dimensions:
         if dim in scores.columns:
-            pairs[f"chosen_{dim}"] = scores[dim].reindex(pairs.chosen_id).to_numpy()
-            pairs[f"rejected_{dim}"] = scores[dim].reindex(pairs.rejected_id).to_numpy()
+            pairs[f"chosen_{dim}"] = chosen_ids.lookup(scores[dim]).to_numpy()
+            pairs[f"rejected_{dim}"] = rejected_ids.lookup(scores[dim]).to_numpy()
     return pairs
 
 

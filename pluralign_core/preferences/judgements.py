@@ -118,46 +118,71 @@ def preference_mass(rows: pd.DataFrame) -> pd.Series:
     return both.groupby(["winner_id", "loser_id"]).mass.sum()
 
 
-def _oriented(config: PreferenceConfig, summary: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Each kept pair's rows, whether A is chosen in each, and each row's weight."""
-    s = summary[summary.direction != 0]
+def _oriented(
+    config: PreferenceConfig, summary: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """The kept pairs, and per training row: its pair's position among them, whether A is chosen, weight.
+
+    ``preserve`` repeats a pair's A ≻ B row ``k_a`` times and its B ≻ A row ``k_b`` times, in the order of
+    ``(prompt_id, chosen_id, rejected_id)``. The blocks are sorted rather than the rows: every block has
+    its own key (one pair, one direction), so the stable row sort this replaces gave the same order.
+    """
+    s = summary[summary.direction != 0].reset_index(drop=True)
     if config.disagreement == "preserve":
         matched = np.minimum(s.n_a, s.n_b).to_numpy().astype(int)
         rng = np.random.default_rng(config.seed)
         k_a, k_b = preserve_counts(matched, s.p_a.to_numpy(), s.decisive_share.to_numpy(), rng)
-        idx = np.arange(len(s))
-        rows = pd.concat([s.iloc[np.repeat(idx, k_a)], s.iloc[np.repeat(idx, k_b)]], ignore_index=True)
-        a_first = np.repeat([True, False], [k_a.sum(), k_b.sum()])
-        per_pair = np.concatenate([np.repeat(matched, k_a), np.repeat(matched, k_b)])
-        return rows, a_first, 1.0 / per_pair
-    rows = s.reset_index(drop=True)
-    a_first = rows.direction.to_numpy() > 0
+        n = len(s)
+        blocks = pd.DataFrame(
+            {
+                "prompt_id": pd.concat([s.prompt_id, s.prompt_id], ignore_index=True),
+                "chosen_id": pd.concat([s.response_a, s.response_b], ignore_index=True),
+                "rejected_id": pd.concat([s.response_b, s.response_a], ignore_index=True),
+                "pair": np.concatenate([np.arange(n), np.arange(n)]),
+                "a_first": np.repeat([True, False], n),
+                "count": np.concatenate([k_a, k_b]),
+            }
+        )
+        blocks = blocks[blocks["count"] > 0].sort_values(
+            ["prompt_id", "chosen_id", "rejected_id"], kind="stable"
+        )
+        count = blocks["count"].to_numpy()
+        pair = np.repeat(blocks.pair.to_numpy(), count)
+        return s, pair, np.repeat(blocks.a_first.to_numpy(), count), 1.0 / matched[pair]
+    pair = np.arange(len(s))
+    a_first = s.direction.to_numpy() > 0
     if config.disagreement == "majority":
-        return rows, a_first, np.ones(len(rows))
-    return rows, a_first, rows.decisive_share.to_numpy().astype(float)
+        return s, pair, a_first, np.ones(len(s))
+    return s, pair, a_first, s.decisive_share.to_numpy().astype(float)
+
+
+def _either(first: pd.Series, second: pd.Series, pair: np.ndarray, take_first: np.ndarray) -> pd.Series:
+    """Per row, ``first[pair]`` where ``take_first`` else ``second[pair]``, kept in the column's dtype
+    (one vectorised take; the string columns never pass through Python objects)."""
+    both = pd.concat([first, second], ignore_index=True)
+    return both.take(np.where(take_first, pair, pair + len(first))).reset_index(drop=True)
 
 
 def training_rows(config: PreferenceConfig, summary: pd.DataFrame) -> pd.DataFrame:
     """Training rows (chosen/rejected ids, weight, probability, …) from the pair summary, under the rule."""
-    rows, a_first, weight = _oriented(config, summary)
-    p_a = rows.p_a.to_numpy()
+    s, pair, a_first, weight = _oriented(config, summary)
+    p_a = s.p_a.to_numpy()[pair]
     share = np.where(a_first, p_a, 1 - p_a).astype(float)
+    value_a, value_b = s.value_a.to_numpy()[pair], s.value_b.to_numpy()[pair]
     out = pd.DataFrame(
         {
-            "prompt_id": rows.prompt_id.to_numpy(),
-            "chosen_id": np.where(a_first, rows.response_a, rows.response_b),
-            "rejected_id": np.where(a_first, rows.response_b, rows.response_a),
+            "prompt_id": s.prompt_id.take(pair).reset_index(drop=True),
+            "chosen_id": _either(s.response_a, s.response_b, pair, a_first),
+            "rejected_id": _either(s.response_b, s.response_a, pair, a_first),
             "weight": np.asarray(weight, dtype=float),
-            "probability": share if config.disagreement == "soft" else np.ones(len(rows)),
+            "probability": share if config.disagreement == "soft" else np.ones(len(pair)),
             "judgement_share": share,
             "agreement": np.maximum(p_a, 1 - p_a).astype(float),
-            "n_raters": rows.n_raters.to_numpy().astype(int),
-            "chosen_value": np.where(a_first, rows.value_a, rows.value_b).astype(float),
-            "rejected_value": np.where(a_first, rows.value_b, rows.value_a).astype(float),
+            "n_raters": s.n_raters.to_numpy().astype(int)[pair],
+            "chosen_value": np.where(a_first, value_a, value_b).astype(float),
+            "rejected_value": np.where(a_first, value_b, value_a).astype(float),
         }
     )
-    if config.disagreement == "preserve":
-        out = out.sort_values(["prompt_id", "chosen_id", "rejected_id"], kind="stable").reset_index(drop=True)
     if config.max_pairs_per_prompt:
         rng = np.random.default_rng(config.seed + 1)
         shuffled = out.iloc[rng.permutation(len(out))]

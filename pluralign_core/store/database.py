@@ -9,9 +9,8 @@ Design rules:
 * Writes are short and atomic. DuckDB allows one writing process per file, so the file is attached
   per operation (:meth:`Store.connect`) and detached straight after; a training subprocess never opens
   the database for writing — it writes into its run folder and the app registers the result.
-* :func:`write_dataset` is the only way rows get in (import and simulation both use it); it runs in a
-  single transaction and checks referential integrity, so a failed write leaves the store exactly as
-  it was.
+* :func:`write_dataset` is the only way rows get in (import and simulation both use it); it runs in one
+  transaction and checks referential integrity, so a failed write leaves the store exactly as it was.
 """
 
 from __future__ import annotations
@@ -30,12 +29,13 @@ import pandas as pd
 from pluralign_core import paths
 from pluralign_core.ratings.bundle import DatasetBundle, DatasetError
 from pluralign_core.ratings.schema import Attribute, DatasetInfo, Dimension, Scale
+from pluralign_core.store import group_totals
 from pluralign_core.store.host import HOST, StoreBusyError  # noqa: F401 (re-exported)
 from pluralign_core.store.ratings_order import append_ratings
 
 SCHEMA_VERSION = 1
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS settings (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS datasets (
     dataset_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, description VARCHAR,
@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
     artifact_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, dataset_id VARCHAR, name VARCHAR NOT NULL,
     path VARCHAR, config JSON, metrics JSON, status VARCHAR, created_at TIMESTAMP NOT NULL
 );
+INSERT OR IGNORE INTO settings VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
 DATASET_TABLES = (
@@ -106,9 +107,7 @@ class Store:
         if not self._schema_is_current():
             with self.connect() as con:
                 con.execute(_SCHEMA)
-                con.execute(
-                    "INSERT OR IGNORE INTO settings VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-                )
+                group_totals.ensure_table(con)  # and totals for the datasets stored before it existed
         paths.make_private(self.path, 0o600)
 
     def _schema_is_current(self) -> bool:
@@ -125,7 +124,7 @@ class Store:
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
             )
             tables = {row[0] for row in listed.fetchall()}
-            if not {"settings", *DATASET_TABLES, "artifacts"} <= tables:
+            if not {"settings", *DATASET_TABLES, group_totals.TABLE, "artifacts"} <= tables:
                 return False
             row = con.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchone()
         return row is not None and row[0] == str(SCHEMA_VERSION)
@@ -243,7 +242,7 @@ class Store:
 
     def delete_dataset(self, dataset_id: str) -> None:
         with self.transaction() as con:
-            for table in DATASET_TABLES:
+            for table in (*DATASET_TABLES, group_totals.TABLE):
                 con.execute(f"DELETE FROM {table} WHERE dataset_id = ?", [dataset_id])
 
     def write_dataset(self, bundle: DatasetBundle, *, replace: bool = False) -> str:
@@ -471,6 +470,7 @@ def write_dataset(store: Store, bundle: DatasetBundle, *, replace: bool = False)
             "FROM _new_attributes",
             ds,
         )
+        group_totals.write_group_totals(con, info.dataset_id)
         fingerprint = con.execute(
             "SELECT printf('%016x', coalesce(bit_xor(hash(rater_id, response_id, dimension, score)), 0)) "
             "FROM ratings WHERE dataset_id = ?",
