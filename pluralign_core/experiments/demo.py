@@ -225,6 +225,7 @@ def run_config(config: DemoConfig, group: str, start_dir: Path, pairs_dir: Path,
         gradient_checkpointing=False,
         save_steps=max(4, steps // 3),
         seed=config.seed,
+        cache_reference_logps=True,  # the groups' pairs share their answers: one reference pass for all
     )
 
 

@@ -114,6 +114,10 @@ _STUDY_DESIGN: dict[str, Any] = {
         "max_prompt_length": 48,
         "max_completion_length": 24,
         "num_generations": 4,
+        # every cell tunes from the same start on pairs drawn from the same few hundred answers: the
+        # reference log-probs of a sequence are computed once for the whole grid (same loss, see
+        # pluralign_core.training.reference_cache)
+        "cache_reference_logps": True,
     },
     "evaluation": {"max_prompts": 0, "max_new_tokens": 40},
 }
