@@ -116,6 +116,7 @@ def main() -> int:
     parser.add_argument("--data")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     if args.worker:
         print("WORKER " + json.dumps(worker(args.worker, args.data, args.out)), flush=True)
@@ -125,7 +126,8 @@ def main() -> int:
 
     resolve_model(EMBEDDED_MODEL)  # the de-quantized copy exists before any timing
     print(f"machine: {cpu_line()}; load average before: {os.getloadavg()[0]:.2f}", flush=True)
-    results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    chosen = [v for v in VARIANTS if v in args.variants or v == "fp32"]
+    results: dict[str, list[dict]] = {v: [] for v in chosen}
     with tempfile.TemporaryDirectory(prefix="bench-demo-step-") as name:
         scratch = Path(name)
         home = Path(os.environ.get("PLURALIGN_HOME", str(Path.home() / ".pluralign")))
@@ -138,9 +140,10 @@ def main() -> int:
                 (cache_home / link).symlink_to(source)
         data = make_data(scratch / "prefs", n=8 * STEPS)
         for variant in ("fp32 + cache", "bf16 + cache"):
-            run_worker(variant, data, scratch, cache_home)
+            if variant in chosen:
+                run_worker(variant, data, scratch, cache_home)  # untimed: fills the cache
         for round_index in range(args.rounds):
-            order = list(VARIANTS) if round_index % 2 == 0 else list(reversed(VARIANTS))
+            order = chosen if round_index % 2 == 0 else list(reversed(chosen))
             for variant in order:
                 result = run_worker(variant, data, scratch, cache_home)
                 results[variant].append(result)
@@ -152,7 +155,7 @@ def main() -> int:
 
     baseline = median("fp32", "step_times")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    for variant in VARIANTS:
+    for variant in chosen:
         wall, cpu = median(variant, "step_times"), median(variant, "cpu_times")
         print(f"{variant:13s} median step wall {wall:.2f} s (CPU {cpu:.2f} s), {wall / baseline:.2f}× fp32")
         if variant != "fp32":
