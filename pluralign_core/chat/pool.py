@@ -15,6 +15,11 @@ Why it is built this way:
   arithmetic as ``generate`` with far fewer calls and applies LoRA adapters unmerged at almost no cost;
   it is what makes 15 tokens/s per stream possible on a 2-core CPU. Other models, and adapters it cannot
   run (DoRA, LoRA on embeddings …), use ``generate``; :meth:`ChatModelPool.decoding_path` says which.
+* **Measured, not assumed.** Which path is fastest depends on the CPU (the lean loop's split-K trick
+  helps on AVX2 and may not with AVX-512). At the first load of a base the pool times a few greedy
+  tokens with the lean loop with and without split-K and with ``generate``, keeps the fastest, and
+  caches the choice per CPU and model (:mod:`~pluralign_core.chat.decoding_choice`);
+  :meth:`ChatModelPool.decoding_note` says which path serves a model and why.
 * **Streaming.** Decoding runs in a worker thread (holding the lock) and feeds a transformers
   ``TextIteratorStreamer``; the caller iterates text chunks as they arrive. When the caller stops early
   (the page reran, the user pressed stop) decoding ends at the next token and frees the lock.
@@ -136,6 +141,7 @@ class _LoadedBase:
     adapters: dict[str, str] = field(default_factory=dict)  # adapter name -> path
     decoder: Any = None  # a LlamaDecoder when the lean loop can run this base
     decoder_note: str = ""  # why there is none
+    choice: Any = None  # the DecodingChoice measured for this base (None when not calibrated)
 
     @property
     def max_positions(self) -> int:
@@ -163,10 +169,20 @@ class ChatModelPool:
     switch to the end of generation.
     """
 
-    def __init__(self, *, device: str | None = None, dtype: Any = None, lean_decoding: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        dtype: Any = None,
+        lean_decoding: bool = True,
+        calibrate: bool = True,
+    ) -> None:
+        """``lean_decoding=False`` always uses ``generate``; ``calibrate=False`` always uses the lean loop
+        (with split-K) where it can run, without measuring which path is faster on this machine."""
         self.device = device
         self.dtype = dtype
         self.lean_decoding = lean_decoding
+        self.calibrate = calibrate
         self._bases: dict[str, _LoadedBase] = {}
         self._specs: dict[str, ChatModelSpec] = {}
         self._load_lock = threading.Lock()
@@ -196,12 +212,13 @@ class ChatModelPool:
                 model.eval()
                 base = _LoadedBase(model, tokenizer)
                 self._attach_decoder(base)
+                self._choose_path(base, ref)
                 self._bases[ref] = base
             return self._bases[ref]
 
     def _attach_decoder(self, base: _LoadedBase) -> None:
         """Give ``base`` the lean decoding loop if it can (:mod:`~pluralign_core.chat.llama_decoder`)."""
-        from pluralign_core.chat import llama_decoder
+        from pluralign_core.chat import decoding_choice, llama_decoder
 
         if not self.lean_decoding:
             base.decoder, base.decoder_note = None, "lean decoding is switched off"
@@ -217,6 +234,30 @@ class ChatModelPool:
             except ValueError:
                 pass
         base.decoder, base.decoder_note = llama_decoder.LlamaDecoder(base.model), ""
+        if base.choice is not None:
+            base.decoder.split_k = base.choice.path == decoding_choice.LEAN_SPLIT
+            if not base.choice.lean:
+                base.decoder_note = "measured faster than the lean loop on this CPU"
+
+    def _choose_path(self, base: _LoadedBase, ref: str) -> None:
+        """Measure (or read from the cache) which decoding path is fastest for ``base`` on this machine."""
+        from pluralign_core.chat import decoding_choice
+
+        if base.decoder is None or not self.calibrate:
+            return
+        timers = decoding_choice.greedy_timers(base.model, base.tokenizer, base.decoder)
+        base.choice = decoding_choice.cached_or_measured(ref, timers)
+        base.decoder.split_k = base.choice.path == decoding_choice.LEAN_SPLIT
+        if not base.choice.lean:
+            base.decoder_note = "measured faster than the lean loop on this CPU"
+
+    def decoding_note(self, key: str) -> str:
+        """The decoding path of model ``key`` and why, in one line for the chat page."""
+        base = self.load(key)
+        path = self.decoding_path(key)
+        if base.choice is not None and (path == "lean" or not base.choice.lean):
+            return f"Decoding: {base.choice.note()}."
+        return f"Decoding: {path}."
 
     def decoding_path(self, key: str) -> str:
         """How replies of model ``key`` are decoded: ``"lean"`` or ``"generate (<why>)"``."""
@@ -227,6 +268,8 @@ class ChatModelPool:
     @staticmethod
     def _not_lean(base: _LoadedBase, spec: ChatModelSpec) -> str | None:
         if base.decoder is None:
+            return base.decoder_note
+        if base.choice is not None and not base.choice.lean:
             return base.decoder_note
         if spec.adapter_path is not None:
             return base.decoder.adapter_unsupported_reason(adapter_name(spec.key))

@@ -53,7 +53,7 @@ def adapters(tiny_model_dir, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def pool(tiny_model_dir, adapters) -> ChatModelPool:
     torch.set_num_threads(1)
-    pool = ChatModelPool()
+    pool = ChatModelPool(calibrate=False)
     pool.add(ChatModelSpec(BASE_KEY, "base", str(tiny_model_dir)))
     for name, path in adapters.items():
         pool.add(ChatModelSpec(name, name, str(tiny_model_dir), str(path)))
