@@ -33,3 +33,13 @@ def emit(figure: Figure) -> Figure:
     """Print the machine-readable line for one figure and return it."""
     print("BENCH " + json.dumps({**asdict(figure), "ratio": figure.ratio}), flush=True)
     return figure
+
+
+def machine_line() -> str:
+    """The machine a table was measured on: CPU model, ISA flags, cores (figures from different machines
+    must never be mixed)."""
+    import os
+
+    from pluralign_core.chat.decoding_choice import cpu_model, isa_flags
+
+    return f"machine: {cpu_model()}; {' '.join(isa_flags()) or 'no listed ISA flags'}; {os.cpu_count()} cores"

@@ -252,12 +252,15 @@ class ChatModelPool:
             base.decoder_note = "measured faster than the lean loop on this CPU"
 
     def decoding_note(self, key: str) -> str:
-        """The decoding path of model ``key`` and why, in one line for the chat page."""
-        base = self.load(key)
-        path = self.decoding_path(key)
-        if base.choice is not None and (path == "lean" or not base.choice.lean):
+        """The decoding path of model ``key`` and why, in one line for the chat page (loads nothing)."""
+        spec = self.spec(key)
+        base = self._bases.get(canonical_ref(spec.base_ref))
+        if base is None:
+            return "Decoding: chosen when the model loads."
+        reason = self._not_lean(base, spec)
+        if base.choice is not None and (reason is None or not base.choice.lean):
             return f"Decoding: {base.choice.note()}."
-        return f"Decoding: {path}."
+        return f"Decoding: generate ({reason})." if reason else "Decoding: lean."
 
     def decoding_path(self, key: str) -> str:
         """How replies of model ``key`` are decoded: ``"lean"`` or ``"generate (<why>)"``."""

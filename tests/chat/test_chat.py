@@ -236,7 +236,7 @@ def test_smollm2_replies_the_same_with_lean_decoding_and_generate(smollm2_dir):
     torch.set_num_threads(2)
     replies = []
     for lean in (True, False):
-        pool = ChatModelPool(lean_decoding=lean)
+        pool = ChatModelPool(lean_decoding=lean, calibrate=False)
         pool.add(ChatModelSpec(BASE_KEY, "SmolLM2", str(smollm2_dir)))
         assert pool.decoding_path(BASE_KEY).startswith("lean" if lean else "generate")
         replies.append(

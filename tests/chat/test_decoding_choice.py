@@ -129,6 +129,7 @@ def test_pool_falls_back_to_generate_when_the_lean_loop_measures_slower(
 ):
     fake_rates.update({LEAN_SPLIT: 10.0, LEAN: 12.0, GENERATE: 20.0})
     pool = chat_pool(tiny_model_dir)
+    assert pool.decoding_note(BASE_KEY) == "Decoding: chosen when the model loads."  # the page loads nothing
     assert pool.decoding_path(BASE_KEY) == "generate (measured faster than the lean loop on this CPU)"
     assert "generate (calibration on" in pool.decoding_note(BASE_KEY)
     slow = pool.reply(BASE_KEY, HELLO, GREEDY)
