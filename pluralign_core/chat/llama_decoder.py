@@ -315,8 +315,8 @@ class LlamaDecoder:
         With :attr:`split_k`, a one-token product is split over the input dimension into two halves run
         as one ``bmm`` and summed: where MKL's matrix-vector product uses one core (AVX2 EPYC), the two
         halves of ``bmm`` use both and the halves are plain views of the packed column-major weight
-        (about 20% faster there). Where MKL already spreads the product (AVX-512 Xeon) the split only
-        adds work, so the chat pool measures both (:mod:`~pluralign_core.chat.decoding_choice`).
+        (about 20% faster there). On an AVX-512 Xeon it measured slower than one ``mm``, so the chat
+        pool times both and keeps the faster (:mod:`~pluralign_core.chat.decoding_choice`).
         """
         import torch
 
