@@ -180,38 +180,39 @@ def greedy_timers(
         return_dict=True,
     )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    greedy = {"do_sample": False, "min_new_tokens": tokens, "max_new_tokens": tokens}
 
-    def generate() -> None:
+    def generate(count: int) -> None:
         with torch.inference_mode():
-            model.generate(**inputs, **greedy, pad_token_id=pad)
+            model.generate(
+                **inputs, do_sample=False, min_new_tokens=count, max_new_tokens=count, pad_token_id=pad
+            )
 
-    def lean(split_k: bool) -> Callable[[], None]:
-        def run() -> None:
+    def lean(split_k: bool) -> Callable[[int], None]:
+        def run(count: int) -> None:
             previous, decoder.split_k = decoder.split_k, split_k
             try:
                 decoder.generate(
                     inputs["input_ids"][0],
-                    max_new_tokens=tokens,
-                    sampling={"do_sample": False, "min_new_tokens": tokens},
+                    max_new_tokens=count,
+                    sampling={"do_sample": False, "min_new_tokens": count},
                 )
             finally:
                 decoder.split_k = previous
 
         return run
 
-    runs: dict[str, Callable[[], None]] = {GENERATE: generate}
+    runs: dict[str, Callable[[int], None]] = {GENERATE: generate}
     if decoder is not None:
         runs = {LEAN_SPLIT: lean(True), LEAN: lean(False), **runs}
     for run in runs.values():  # warm-up: first-call costs are not the path's speed
-        run()
+        run(2)
     return {path: _rate(run, tokens) for path, run in runs.items()}
 
 
-def _rate(run: Callable[[], None], tokens: int) -> Callable[[], float]:
+def _rate(run: Callable[[int], None], tokens: int) -> Callable[[], float]:
     def timed() -> float:
         started = time.perf_counter()
-        run()
+        run(tokens)
         return tokens / max(time.perf_counter() - started, 1e-9)
 
     return timed

@@ -111,7 +111,7 @@ def fake_rates(monkeypatch):
     real = decoding_choice.greedy_timers
 
     def timers(model, tokenizer, decoder, tokens=decoding_choice.CALIBRATION_TOKENS):
-        measured = real(model, tokenizer, decoder, tokens=2)
+        measured = real(model, tokenizer, decoder, tokens=2)  # runs each path once (warm-up)
         return {path: (lambda path=path: rates[path]) for path in measured}
 
     monkeypatch.setattr(decoding_choice, "greedy_timers", timers)
@@ -158,3 +158,20 @@ def test_pool_uses_the_lean_variant_that_measured_faster(
     plain = ChatModelPool(lean_decoding=False)
     plain.add(ChatModelSpec(BASE_KEY, "base", str(tiny_model_dir)))
     assert plain.reply(BASE_KEY, HELLO, GREEDY) == reply  # either variant gives generate's greedy reply
+
+
+def test_real_timers_time_every_candidate_and_leave_the_split_as_it_was(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pluralign_core.chat.llama_decoder import LlamaDecoder
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    decoder = LlamaDecoder(model)
+    decoder.split_k = False
+    timers = decoding_choice.greedy_timers(model, tokenizer, decoder, tokens=3)
+    assert list(timers) == list(decoding_choice.PATHS)
+    rates = decoding_choice.measure(timers, rounds=1)
+    assert all(rate > 0 for rate in rates.values())
+    assert decoder.split_k is False
+    assert list(decoding_choice.greedy_timers(model, tokenizer, None, tokens=3)) == [GENERATE]
