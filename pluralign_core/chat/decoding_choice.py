@@ -88,6 +88,11 @@ class DecodingChoice:
     def lean(self) -> bool:
         return self.path != GENERATE
 
+    def configure(self, decoder: Any) -> str:
+        """Set the lean ``decoder`` up for this choice; returns why it is not used (``""`` when it is)."""
+        decoder.split_k = self.path == LEAN_SPLIT
+        return "" if self.lean else "measured faster than the lean loop on this CPU"
+
     def note(self) -> str:
         """One line for the chat page: the path and the measurement behind it."""
         speeds = ", ".join(f"{path} {rate:.1f}" for path, rate in self.rates.items())

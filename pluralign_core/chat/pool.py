@@ -15,10 +15,8 @@ Why it is built this way:
   arithmetic as ``generate`` with far fewer calls and applies LoRA adapters unmerged at almost no cost;
   it is what makes 15 tokens/s per stream possible on a 2-core CPU. Other models, and adapters it cannot
   run (DoRA, LoRA on embeddings …), use ``generate``; :meth:`ChatModelPool.decoding_path` says which.
-* **Measured, not assumed.** Which path is fastest depends on the CPU (the lean loop's split-K trick
-  helps on AVX2 and may not with AVX-512). At the first load of a base the pool times a few greedy
-  tokens with the lean loop with and without split-K and with ``generate``, keeps the fastest, and
-  caches the choice per CPU and model (:mod:`~pluralign_core.chat.decoding_choice`);
+* **Measured, not assumed.** The fastest path depends on the CPU: at a base's first load the pool times
+  each (:mod:`~pluralign_core.chat.decoding_choice`, cached per CPU and model) and keeps the fastest;
   :meth:`ChatModelPool.decoding_note` says which path serves a model and why.
 * **Streaming.** Decoding runs in a worker thread (holding the lock) and feeds a transformers
   ``TextIteratorStreamer``; the caller iterates text chunks as they arrive. When the caller stops early
@@ -218,7 +216,7 @@ class ChatModelPool:
 
     def _attach_decoder(self, base: _LoadedBase) -> None:
         """Give ``base`` the lean decoding loop if it can (:mod:`~pluralign_core.chat.llama_decoder`)."""
-        from pluralign_core.chat import decoding_choice, llama_decoder
+        from pluralign_core.chat import llama_decoder
 
         if not self.lean_decoding:
             base.decoder, base.decoder_note = None, "lean decoding is switched off"
@@ -233,11 +231,8 @@ class ChatModelPool:
                 return
             except ValueError:
                 pass
-        base.decoder, base.decoder_note = llama_decoder.LlamaDecoder(base.model), ""
-        if base.choice is not None:
-            base.decoder.split_k = base.choice.path == decoding_choice.LEAN_SPLIT
-            if not base.choice.lean:
-                base.decoder_note = "measured faster than the lean loop on this CPU"
+        base.decoder = llama_decoder.LlamaDecoder(base.model)
+        base.decoder_note = base.choice.configure(base.decoder) if base.choice else ""
 
     def _choose_path(self, base: _LoadedBase, ref: str) -> None:
         """Measure (or read from the cache) which decoding path is fastest for ``base`` on this machine."""
@@ -247,9 +242,7 @@ class ChatModelPool:
             return
         timers = decoding_choice.greedy_timers(base.model, base.tokenizer, base.decoder)
         base.choice = decoding_choice.cached_or_measured(ref, timers)
-        base.decoder.split_k = base.choice.path == decoding_choice.LEAN_SPLIT
-        if not base.choice.lean:
-            base.decoder_note = "measured faster than the lean loop on this CPU"
+        base.decoder_note = base.choice.configure(base.decoder)
 
     def decoding_note(self, key: str) -> str:
         """The decoding path of model ``key`` and why, in one line for the chat page (loads nothing)."""
