@@ -11,6 +11,10 @@ Steps, each in its own process so that memory figures do not mix:
 4. Baseline, same run: step 3 again with the pool's lean decoding loop switched off, so every reply goes
    through transformers' ``generate`` with peft's unmerged LoRA layers (how the pool decoded before).
 
+The pool chooses its decoding path by a short calibration at the first load of the base, cached per CPU
+and model (:mod:`pluralign_core.chat.decoding_choice`); the table says which path served, with the
+machine line (CPU model, ISA flags, cores), since a speed-up on one CPU may be a slow-down on another.
+
 Time to first token is the time from asking for a reply to the first text chunk the streamer hands out
 (what a user sees; a chunk is a whole word, so it can be a token or two later than the first token).
 Tokens per second per stream is ``generated tokens / (end - first chunk)``, the tokens counted by
@@ -30,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.results import Figure, emit
+from bench.results import Figure, emit, machine_line
 
 PROMPT = "Why do people disagree so strongly about politics? Answer in a few sentences."
 MAX_NEW_TOKENS = 64
@@ -109,7 +113,7 @@ def measure(n_models: int, model_dir: str, adapter_dir: Path, threads: int, deco
         "load_s": load_s,
         "memory_mib": rss_mib() - before,
         "loaded_bases": len(pool.loaded_bases),
-        "paths": {key: pool.decoding_path(key) for key in keys},
+        "paths": {key: pool.decoding_note(key) for key in keys},
         "streams": streams,
     }
 
@@ -153,6 +157,7 @@ def main() -> int:
         three = _child("--measure", "3", *common)
         baseline = _child("--measure", "3", *common, "--decoding", "generate")
 
+    print(machine_line())
     print(
         f"SmolLM2-135M-Instruct (fp32, CPU, {args.threads} threads), "
         f"{MAX_NEW_TOKENS} new tokens, {ROUNDS} rounds"
@@ -198,8 +203,8 @@ def main() -> int:
             "tok/s",
             baseline_name="generate",
             baseline_value=baseline_rate,
-            target=">= 15",
-            met=rate >= 15,
+            target=">= 1.3x generate (goal >= 30)",
+            met=rate >= 1.3 * baseline_rate,
         )
     )
     emit(
@@ -221,8 +226,8 @@ def main() -> int:
             "MiB",
             baseline_name="1 model",
             baseline_value=one["memory_mib"],
-            target="<= 1.3x",
-            met=ratio <= 1.3,
+            target="<= 1.1x",
+            met=ratio <= 1.1,
         )
     )
     return 0

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -39,17 +37,9 @@ def emit(figure: Figure) -> Figure:
 
 
 def machine_line() -> str:
-    """CPU model, the ISA flags that matter for matrix code, and the cores this process may use: printed by
-    every benchmark so that figures from different machines are never mixed."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and ":" in line:
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and ":" in line:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "amx_tile", "neon") if f in flags]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"machine: {model} | ISA {' '.join(isa) or '-'} | {cores} cores"
+    """The machine a table was measured on: CPU model, ISA flags, cores (figures from different machines
+    must never be mixed)."""
+
+    from pluralign_core.chat.decoding_choice import cpu_model, isa_flags
+
+    return f"machine: {cpu_model()}; {' '.join(isa_flags()) or 'no listed ISA flags'}; {os.cpu_count()} cores"

@@ -233,6 +233,8 @@ for column, key in zip(columns, chosen, strict=False):
         if key in captions:
             st.caption(captions[key])
         history_shown = histories.get(key, [])
+        if history_shown:
+            st.caption(pool.decoding_note(key))
         for index, message in enumerate(history_shown):
             with st.chat_message(message["role"]):
                 st.text(message["content"])
@@ -267,8 +269,6 @@ if prompt is not None:
                 except (ValueError, OSError) as error:
                     st.error(f"{specs[key].label if key in specs else key} could not reply: {error}")
                     continue
-                if (path := pool.decoding_path(key)) != "lean":
-                    st.caption(f"Decoded more slowly with transformers' {path}.")
                 ratings = rate_reply(reply, prompt, models_by_group) if models_by_group else pd.DataFrame()
                 records = ratings.to_dict("records")
                 show_ratings(records, f"chart-{key}-{len(messages)}")

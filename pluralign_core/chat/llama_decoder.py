@@ -198,6 +198,8 @@ class LlamaDecoder:
             )
         self.embedding = inner.embed_tokens.weight
         self.dtype = self.embedding.dtype
+        self.split_k = True
+        """Split one-token products over their input dimension (see :meth:`_project`)."""
         self._adapters: dict[str, list[list[_LoraGroup | None]]] = {}
         self._reasons: dict[str, str | None] = {}
 
@@ -307,18 +309,19 @@ class LlamaDecoder:
             (torch.empty(shape, dtype=self.dtype), torch.empty(shape, dtype=self.dtype)) for _ in self.layers
         ]
 
-    @staticmethod
-    def _project(x: Any, weight_t: Any, lora: _LoraGroup | None, residual: Any = None) -> Any:
+    def _project(self, x: Any, weight_t: Any, lora: _LoraGroup | None, residual: Any = None) -> Any:
         """``x @ weight_t`` (plus ``residual``), plus the adapter's low-rank update when there is one.
 
-        For one token the product is split over the input dimension into two halves run as one ``bmm``
-        and summed: MKL's matrix-vector product uses one core, the two halves of ``bmm`` use both, and
-        the halves are plain views of the packed column-major weight (about 20% faster here).
+        With :attr:`split_k`, a one-token product is split over the input dimension into two halves run
+        as one ``bmm`` and summed: where MKL's matrix-vector product uses one core (AVX2 EPYC), the two
+        halves of ``bmm`` use both and the halves are plain views of the packed column-major weight
+        (about 20% faster there). On an AVX-512 Xeon it measured slower than one ``mm``, so the chat
+        pool times both and keeps the faster (:mod:`~pluralign_core.chat.decoding_choice`).
         """
         import torch
 
         rows, width = weight_t.shape
-        if x.shape[0] == 1 and rows % 2 == 0:
+        if self.split_k and x.shape[0] == 1 and rows % 2 == 0:
             halves = torch.bmm(x.reshape(2, 1, rows // 2), weight_t.view(2, rows // 2, width))
             out = halves.sum(0) if residual is None else torch.add(residual, halves[0]).add_(halves[1])
         else:

@@ -15,6 +15,9 @@ Why it is built this way:
   arithmetic as ``generate`` with far fewer calls and applies LoRA adapters unmerged at almost no cost;
   it is what makes 15 tokens/s per stream possible on a 2-core CPU. Other models, and adapters it cannot
   run (DoRA, LoRA on embeddings …), use ``generate``; :meth:`ChatModelPool.decoding_path` says which.
+* **Measured, not assumed.** The fastest path depends on the CPU: at a base's first load the pool times
+  each (:mod:`~pluralign_core.chat.decoding_choice`, cached per CPU and model) and keeps the fastest;
+  :meth:`ChatModelPool.decoding_note` says which path serves a model and why.
 * **Streaming.** Decoding runs in a worker thread (holding the lock) and feeds a transformers
   ``TextIteratorStreamer``; the caller iterates text chunks as they arrive. When the caller stops early
   (the page reran, the user pressed stop) decoding ends at the next token and frees the lock.
@@ -136,6 +139,7 @@ class _LoadedBase:
     adapters: dict[str, str] = field(default_factory=dict)  # adapter name -> path
     decoder: Any = None  # a LlamaDecoder when the lean loop can run this base
     decoder_note: str = ""  # why there is none
+    choice: Any = None  # the DecodingChoice measured for this base (None when not calibrated)
 
     @property
     def max_positions(self) -> int:
@@ -163,10 +167,20 @@ class ChatModelPool:
     switch to the end of generation.
     """
 
-    def __init__(self, *, device: str | None = None, dtype: Any = None, lean_decoding: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        dtype: Any = None,
+        lean_decoding: bool = True,
+        calibrate: bool = True,
+    ) -> None:
+        """``lean_decoding=False`` always uses ``generate``; ``calibrate=False`` always uses the lean loop
+        (with split-K) where it can run, without measuring which path is faster on this machine."""
         self.device = device
         self.dtype = dtype
         self.lean_decoding = lean_decoding
+        self.calibrate = calibrate
         self._bases: dict[str, _LoadedBase] = {}
         self._specs: dict[str, ChatModelSpec] = {}
         self._load_lock = threading.Lock()
@@ -196,6 +210,7 @@ class ChatModelPool:
                 model.eval()
                 base = _LoadedBase(model, tokenizer)
                 self._attach_decoder(base)
+                self._choose_path(base, ref)
                 self._bases[ref] = base
             return self._bases[ref]
 
@@ -216,7 +231,29 @@ class ChatModelPool:
                 return
             except ValueError:
                 pass
-        base.decoder, base.decoder_note = llama_decoder.LlamaDecoder(base.model), ""
+        base.decoder = llama_decoder.LlamaDecoder(base.model)
+        base.decoder_note = base.choice.configure(base.decoder) if base.choice else ""
+
+    def _choose_path(self, base: _LoadedBase, ref: str) -> None:
+        """Measure (or read from the cache) which decoding path is fastest for ``base`` on this machine."""
+        from pluralign_core.chat import decoding_choice
+
+        if base.decoder is None or not self.calibrate:
+            return
+        timers = decoding_choice.greedy_timers(base.model, base.tokenizer, base.decoder)
+        base.choice = decoding_choice.cached_or_measured(ref, timers)
+        base.decoder_note = base.choice.configure(base.decoder)
+
+    def decoding_note(self, key: str) -> str:
+        """The decoding path of model ``key`` and why, in one line for the chat page (loads nothing)."""
+        spec = self.spec(key)
+        base = self._bases.get(canonical_ref(spec.base_ref))
+        if base is None:
+            return "Decoding: chosen when the model loads."
+        reason = self._not_lean(base, spec)
+        if base.choice is not None and (reason is None or not base.choice.lean):
+            return f"Decoding: {base.choice.note()}."
+        return f"Decoding: generate ({reason})." if reason else "Decoding: lean."
 
     def decoding_path(self, key: str) -> str:
         """How replies of model ``key`` are decoded: ``"lean"`` or ``"generate (<why>)"``."""
@@ -227,6 +264,8 @@ class ChatModelPool:
     @staticmethod
     def _not_lean(base: _LoadedBase, spec: ChatModelSpec) -> str | None:
         if base.decoder is None:
+            return base.decoder_note
+        if base.choice is not None and not base.choice.lean:
             return base.decoder_note
         if spec.adapter_path is not None:
             return base.decoder.adapter_unsupported_reason(adapter_name(spec.key))

@@ -53,7 +53,7 @@ def adapters(tiny_model_dir, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def pool(tiny_model_dir, adapters) -> ChatModelPool:
     torch.set_num_threads(1)
-    pool = ChatModelPool()
+    pool = ChatModelPool(calibrate=False)
     pool.add(ChatModelSpec(BASE_KEY, "base", str(tiny_model_dir)))
     for name, path in adapters.items():
         pool.add(ChatModelSpec(name, name, str(tiny_model_dir), str(path)))
@@ -236,7 +236,7 @@ def test_smollm2_replies_the_same_with_lean_decoding_and_generate(smollm2_dir):
     torch.set_num_threads(2)
     replies = []
     for lean in (True, False):
-        pool = ChatModelPool(lean_decoding=lean)
+        pool = ChatModelPool(lean_decoding=lean, calibrate=False)
         pool.add(ChatModelSpec(BASE_KEY, "SmolLM2", str(smollm2_dir)))
         assert pool.decoding_path(BASE_KEY).startswith("lean" if lean else "generate")
         replies.append(

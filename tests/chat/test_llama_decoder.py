@@ -58,9 +58,11 @@ def reference_logits(model, ids: torch.Tensor, adapter: str | None) -> torch.Ten
 
 
 @pytest.mark.parametrize("adapter", [None, *ADAPTERS])
-def test_logits_match_transformers_at_every_step(tiny_model_dir, adapter):
+@pytest.mark.parametrize("split_k", [True, False])
+def test_logits_match_transformers_at_every_step(tiny_model_dir, adapter, split_k):
     reference, served = adapted(tiny_model_dir), adapted(tiny_model_dir)
     decoder = LlamaDecoder(served)
+    decoder.split_k = split_k  # both ways of running a one-token product compute the same
     ids = prompt_ids(tiny_model_dir)
     follow_up = torch.tensor([5, 17, 42, 3, 99, 8])
     cache = decoder.new_cache(len(ids) + len(follow_up))
@@ -78,9 +80,11 @@ def test_logits_match_transformers_at_every_step(tiny_model_dir, adapter):
 
 
 @pytest.mark.parametrize("adapter", [None, "every", "attention"])
-def test_greedy_tokens_match_generate(tiny_model_dir, adapter):
+@pytest.mark.parametrize("split_k", [True, False])
+def test_greedy_tokens_match_generate(tiny_model_dir, adapter, split_k):
     reference, served = adapted(tiny_model_dir), adapted(tiny_model_dir)
     decoder = LlamaDecoder(served)
+    decoder.split_k = split_k  # both ways of running a one-token product compute the same
     ids = prompt_ids(tiny_model_dir)
     with torch.inference_mode():
         if adapter is None:

@@ -73,6 +73,8 @@ def test_two_models_reply_side_by_side_with_group_charts(chat_store: Store) -> N
     assert len(charts) == 2
     figure = json.loads(charts[0].proto.spec)
     assert {trace["name"] for trace in figure["data"]} == {"gender=woman", "gender=man"}
+    decoding = [c.value for c in at.caption if c.value.startswith("Decoding: ")]
+    assert len(decoding) == 2  # each column says which decoding path served it
     user_messages = [m for m in at.text if m.value == "<b>Why</b> are people rude?"]
     assert len(user_messages) == 2 and not any(m.proto.allow_html for m in at.markdown)
 
