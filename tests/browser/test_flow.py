@@ -234,7 +234,7 @@ def test_04_train_a_tiny_dpo_run(
 ) -> None:
     needs("preference_set")
     visit(browser, app_url, "train")
-    fill(browser, find_widget(browser, "stTextInput", "name"), RUN_NAME)
+    fill(browser, find_widget(browser, "stTextInput", "Name"), RUN_NAME)
     choose(browser, find_widget(browser, "stSelectbox", "base model"), "Local folder or hub id…")
     fill(browser, find_widget(browser, "stTextInput", "base model folder or hub id"), tiny_model_dir)
     preference_set = selected_options(find_widget(browser, "stSelectbox", "preference set"))[0]
