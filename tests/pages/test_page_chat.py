@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
@@ -14,31 +12,8 @@ from pluralign_core.rewards.training import train_group_reward_models
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
 from tests.chat.test_chat import make_adapter
-from tests.rewards.test_rewards import planted_bundle
 
-
-@pytest.fixture(autouse=True)
-def _page_settings(bare_app) -> Iterator[None]:
-    """One torch thread while the page generates (restored afterwards for the tests that follow)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture
-def chat_store(store: Store, tiny_model_dir, tmp_path, monkeypatch) -> Store:
-    monkeypatch.setenv("PLURALIGN_BASE_MODEL", str(tiny_model_dir))
-    store.write_dataset(planted_bundle()[0])
-    adapter = make_adapter(tiny_model_dir, tmp_path / "adapter", seed=1)
-    store.register_artifact(
-        "adapter",
-        "women-dpo",
-        path=adapter,
-        config={"base_model": str(tiny_model_dir)},
-        artifact_id="adapter-women",
-    )
-    return store
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def open_chat() -> AppTest:

@@ -3,45 +3,21 @@ dataset is analysed on Explore; nothing is written before *Save votes*."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
 from pluralign_core.chat.vote_form import PREFERRED
 from pluralign_core.store.database import Store
 from pluralign_core.store.dataset_rows import read_bundle
-from tests.chat.test_chat import make_adapter
 from tests.fixtures_shapes import EDUCATION
+from tests.pages.conftest import CHAT_ADAPTER
 from tests.pages.readable import machine_frame
-from tests.rewards.test_rewards import planted_bundle
 
 VOTES = "chat-votes-planted"
+ADAPTER = CHAT_ADAPTER
 
-
-@pytest.fixture(autouse=True)
-def _page_settings(bare_app) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture
-def chat_store(store: Store, tiny_model_dir, tmp_path, monkeypatch) -> Store:
-    monkeypatch.setenv("PLURALIGN_BASE_MODEL", str(tiny_model_dir))
-    store.write_dataset(planted_bundle()[0])
-    adapter = make_adapter(tiny_model_dir, tmp_path / "adapter", seed=1)
-    store.register_artifact(
-        "adapter",
-        "women-dpo",
-        path=adapter,
-        config={"base_model": str(tiny_model_dir)},
-        artifact_id="adapter-w",
-    )
-    return store
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _ask(question: str) -> tuple[AppTest, str]:
@@ -54,7 +30,7 @@ def _ask(question: str) -> tuple[AppTest, str]:
     at.chat_input(key="chat_input").set_value(question).run()
     assert not at.exception, at.exception
     turn = at.session_state["chat_histories"]["base"][0]["turn"]
-    assert at.session_state["chat_histories"]["adapter-w"][0]["turn"] == turn
+    assert at.session_state["chat_histories"][ADAPTER][0]["turn"] == turn
     return at, turn
 
 
@@ -69,8 +45,8 @@ def test_votes_are_saved_only_on_save_and_then_analysed_on_explore(chat_store: S
         "5 · strongly agree",
     ]
     toxicity.set_value(2)
-    at.selectbox(key=f"vote|{turn}|adapter-w|toxicity").set_value(4)
-    at.selectbox(key=f"vote|{turn}|adapter-w|helpfulness").set_value(5)
+    at.selectbox(key=f"vote|{turn}|{ADAPTER}|toxicity").set_value(4)
+    at.selectbox(key=f"vote|{turn}|{ADAPTER}|helpfulness").set_value(5)
     preferred = at.radio(key=f"vote|{turn}|preferred")
     assert [o[:4] for o in preferred.options[:2]] == ["A · ", "B · "] and "women-dpo" in preferred.options[1]
     assert preferred.options[2:] == ["tie", "both bad"] and preferred.value is None
