@@ -112,3 +112,17 @@ def make_sft_set(folder: Path, n: int = 8) -> Path:
     }
     DatasetDict({"train": Dataset.from_dict(rows)}).save_to_disk(str(folder))
     return folder
+
+
+def moved_adapter(trainer):
+    """``trainer`` with its LoRA B matrices set to seeded random values, so that the policy's log-probs
+    differ from the reference's (a fresh adapter is the identity); in eval mode."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in trainer.model.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(4 * torch.randn(parameter.shape, generator=generator))
+    trainer.model.eval()
+    return trainer

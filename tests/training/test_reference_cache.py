@@ -9,7 +9,7 @@ import pytest
 import torch
 from datasets import Dataset, DatasetDict
 
-from tests.training_data import PROMPTS, make_preference_set, tiny_run_config
+from tests.training_data import PROMPTS, make_preference_set, moved_adapter, tiny_run_config
 
 torch.set_num_threads(1)
 
@@ -27,17 +27,6 @@ def _pairs(folder, rejected: list[str], weights: list[float] | None = None):
     return folder
 
 
-def _perturbed(trainer):
-    """Move the adapter away from the reference, so that policy and reference log-probs differ."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, parameter in trainer.model.named_parameters():
-            if "lora_B" in name:
-                parameter.copy_(4 * torch.randn(parameter.shape, generator=generator))
-    trainer.model.eval()
-    return trainer
-
-
 def _loss(trainer, indices) -> float:
     examples = [dict(trainer.train_dataset[i]) for i in indices]
     for example in examples:
@@ -51,11 +40,11 @@ def test_cached_reference_gives_trls_loss(tiny_model_dir, tmp_path, pluralign_ho
     from pluralign_core.training import dpo
 
     prefs = make_preference_set(tmp_path / "prefs", n=4)
-    plain = _perturbed(
+    plain = moved_adapter(
         dpo.build_trainer(tiny_run_config(tiny_model_dir, preference_set=str(prefs)), tmp_path / "a")
     )
     cached_config = tiny_run_config(tiny_model_dir, preference_set=str(prefs), cache_reference_logps=True)
-    cached = _perturbed(dpo.build_trainer(cached_config, tmp_path / "b"))
+    cached = moved_adapter(dpo.build_trainer(cached_config, tmp_path / "b"))
     assert isinstance(cached, dpo.CachedReferenceMixin) and not isinstance(plain, dpo.CachedReferenceMixin)
     assert "ref_chosen_logps" in cached.train_dataset.column_names
     losses = [_loss(plain, [0, 1, 2, 3]), _loss(cached, [0, 1, 2, 3])]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.training_data import make_preference_set, tiny_run_config
+from tests.training_data import make_preference_set, moved_adapter, tiny_run_config
 
 torch.set_num_threads(1)
 N_PAIRS = 4
@@ -19,14 +19,7 @@ def trainer(tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("weighted")
     prefs = make_preference_set(folder / "prefs", n=N_PAIRS)
     config = tiny_run_config(tiny_model_dir, preference_set=str(prefs), weighted_loss="on")
-    trainer = dpo.build_trainer(config, folder / "run")
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, parameter in trainer.model.named_parameters():
-            if "lora_B" in name:
-                parameter.copy_(4 * torch.randn(parameter.shape, generator=generator))
-    trainer.model.eval()
-    return trainer
+    return moved_adapter(dpo.build_trainer(config, folder / "run"))
 
 
 def _batch(trainer, indices, weights=None):
