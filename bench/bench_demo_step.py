@@ -17,18 +17,16 @@ It prints the CPU model and whether it has native bfloat16 instructions: the bf1
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench import workers
 from bench.bench_training import make_data
-from bench.results import Figure, emit
+from bench.results import Figure, emit, machine_line
 
 STEPS = 4
 VARIANTS = {
@@ -39,21 +37,6 @@ VARIANTS = {
 }
 
 
-def cpu_line() -> str:
-    """The CPU model and its bfloat16-relevant instruction sets (from /proc/cpuinfo)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    model = next(
-        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), ""
-    )
-    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in info]
-    return (
-        f"{model or 'unknown CPU'}, {os.cpu_count()} cores, flags: {' '.join(flags) or 'none of avx2/avx512'}"
-    )
-
-
 def worker(variant: str, data: str, out: Path) -> dict:
     from pluralign_core.experiments.grid_config import preset
     from pluralign_core.training.config import RunConfig
@@ -62,7 +45,6 @@ def worker(variant: str, data: str, out: Path) -> dict:
     template = preset("demo").training.to_dict()
     template.update(
         algorithm="dpo",
-        base_model=template["base_model"],
         preference_set=data,
         max_steps=STEPS,
         save_steps=STEPS * 10,
@@ -92,22 +74,9 @@ def worker(variant: str, data: str, out: Path) -> dict:
 
 def run_worker(variant: str, data: Path, scratch: Path, home: Path) -> dict:
     out = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
-    command = [sys.executable, "-m", "bench.bench_demo_step", "--worker", variant, "--data", str(data)]
-    command += ["--out", str(out)]
-    env = {**os.environ, "PLURALIGN_HOME": str(home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
-    env["TOKENIZERS_PARALLELISM"] = "false"
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).resolve().parent.parent,
-        timeout=900,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("WORKER ")]
-    if done.returncode or not lines:
-        raise RuntimeError(f"{variant} worker failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1][7:])
+    arguments = ["--worker", variant, "--data", str(data), "--out", str(out)]
+    env = {"PLURALIGN_HOME": str(home), "OMP_NUM_THREADS": "2"}
+    return workers.run_worker("bench.bench_demo_step", arguments, env, variant, timeout=900)
 
 
 def main() -> int:
@@ -119,25 +88,21 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     if args.worker:
-        print("WORKER " + json.dumps(worker(args.worker, args.data, args.out)), flush=True)
+        workers.report(worker(args.worker, args.data, args.out))
         return 0
 
+    from pluralign_core import paths
     from pluralign_core.models.base import EMBEDDED_MODEL, resolve_model
 
     resolve_model(EMBEDDED_MODEL)  # the de-quantized copy exists before any timing
-    print(f"machine: {cpu_line()}; load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"{machine_line()}; load average before: {os.getloadavg()[0]:.2f}", flush=True)
     chosen = [v for v in VARIANTS if v in args.variants or v == "fp32"]
     results: dict[str, list[dict]] = {v: [] for v in chosen}
     with tempfile.TemporaryDirectory(prefix="bench-demo-step-") as name:
         scratch = Path(name)
-        home = Path(os.environ.get("PLURALIGN_HOME", str(Path.home() / ".pluralign")))
         cache_home = scratch / "home"  # its own cache, warmed by one untimed run per precision
-        (cache_home / "models").mkdir(parents=True)
-        for link in ("models",):
-            source = home / link
-            if source.exists():
-                (cache_home / link).rmdir()
-                (cache_home / link).symlink_to(source)
+        cache_home.mkdir()
+        (cache_home / "models").symlink_to(paths.home() / "models")  # the de-quantized base, built above
         data = make_data(scratch / "prefs", n=8 * STEPS)
         for variant in ("fp32 + cache", "bf16 + cache"):
             if variant in chosen:

@@ -13,16 +13,14 @@ documentation shows it, without the weight columns (trl has no per-pair weight).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench import workers
 from bench.results import Figure, emit
 
 BATCH = 4
@@ -162,32 +160,8 @@ def worker_trl(model: str, data: str, out: Path) -> dict:
 
 def run_worker(kind: str, model: str, data: Path, scratch: Path) -> dict:
     out = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=scratch))
-    command = [
-        sys.executable,
-        "-m",
-        "bench.bench_training",
-        "--worker",
-        kind,
-        "--model",
-        model,
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-    ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).resolve().parent.parent,
-        timeout=600,
-    )
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("WORKER ")]
-    if completed.returncode or not lines:
-        raise RuntimeError(f"{kind} worker failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-3000:]}")
-    return json.loads(lines[-1][7:])
+    arguments = ["--worker", kind, "--model", model, "--data", str(data), "--out", str(out)]
+    return workers.run_worker("bench.bench_training", arguments, {"OMP_NUM_THREADS": "1"}, kind, timeout=600)
 
 
 def main() -> int:
@@ -202,7 +176,7 @@ def main() -> int:
         worker = worker_pluralign if args.worker == "pluralign" else worker_trl
         result = worker(args.model, args.data, args.out)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print("WORKER " + json.dumps(result), flush=True)
+        workers.report(result)
         return 0
 
     from pluralign_core.models.base import EMBEDDED_MODEL, resolve_model
