@@ -40,6 +40,6 @@ def machine_line() -> str:
     """The machine a table was measured on: CPU model, ISA flags, cores (figures from different machines
     must never be mixed)."""
 
-    from pluralign_core.chat.decoding_choice import cpu_model, isa_flags
+    from pluralign_core.hardware import cpu_model, isa_flags
 
     return f"machine: {cpu_model()}; {' '.join(isa_flags()) or 'no listed ISA flags'}; {os.cpu_count()} cores"

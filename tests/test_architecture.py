@@ -13,9 +13,10 @@ import pytest
 CORE = Path(__file__).resolve().parent.parent / "pluralign_core"
 
 # Pipeline order: a package may import from itself and from packages listed before it, never after.
-# ``paths``/``config_base``/``launcher`` are shared infrastructure; ``cli``/``commands`` sit on top.
+# ``paths``/``config_base``/``launcher``/``hardware`` are shared infrastructure; ``cli``/``commands`` sit
+# on top.
 LAYERS = (
-    ("paths", "config_base", "launcher", "progress"),
+    ("paths", "config_base", "launcher", "progress", "hardware"),
     ("ratings",),
     ("store",),
     ("analysis",),

@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pluralign_core.hardware import cpu_model, isa_flags
 
 LEAN_SPLIT = "lean, split-K"
 LEAN = "lean"
@@ -34,31 +35,6 @@ PATHS = (LEAN_SPLIT, LEAN, GENERATE)
 ROUNDS = 2
 CALIBRATION_TOKENS = 12
 CACHE_FILE = "chat_decoding.json"
-ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "fma", "neon", "asimd")
-"""The CPU flags that decide which matrix kernels MKL/oneDNN run; the cache key includes the ones present."""
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (or :func:`platform.processor` elsewhere)."""
-    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
-
-
-def isa_flags() -> list[str]:
-    """The :data:`ISA_FLAGS` this CPU has, in that order."""
-    present = set((_cpuinfo_field("flags") or _cpuinfo_field("Features") or "").split())
-    return [flag for flag in ISA_FLAGS if flag in present]
-
-
-def _cpuinfo_field(name: str) -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == name:
-                    return value.strip()
-    except OSError:
-        pass
-    return ""
 
 
 def machine_description() -> dict[str, Any]:

@@ -4,8 +4,8 @@
 one: each training run gets a run folder like a queued run and is trained in this process
 (:func:`train_cell`), and the evaluation runs in this process too. Every state change goes to grid.json,
 so a rerun with the same id skips the finished cells and picks an interrupted training up from its run
-folder. The process running the grid
-records its pid and start time there, so the app can tell it is alive (see :mod:`.process`).
+folder. The process running the grid records its pid and start time there, so the app can tell it is
+alive (see :mod:`.process`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pluralign_core.hardware import has_native_bf16
 from pluralign_core.training.config import RunConfig
 
 CHECKPOINT_DIR = "checkpoints"
@@ -38,20 +39,6 @@ def shrink_logprob_tiles(tokens: int = 1024, vocab: int = 8192) -> None:
         trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE = vocab
     if hasattr(chunked_logprob, "TOKEN_CHUNK_SIZE"):
         chunked_logprob.TOKEN_CHUNK_SIZE = tokens
-
-
-def has_native_bf16() -> bool:
-    """Whether this machine computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with
-    AVX512-BF16 or AMX (read from ``/proc/cpuinfo``; elsewhere bf16 would be emulated, hence slower)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_precision(requested: str) -> str:

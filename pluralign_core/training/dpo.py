@@ -176,18 +176,16 @@ class CachedReferenceMixin:
             if c not in cache or r not in cache
         ]
         if missing:
-            cache.update(
-                self._reference_logps(dataset.select(missing), chosen, rejected, missing, batch_size)
-            )
+            keys = [key for i in missing for key in (chosen[i], rejected[i])]
+            values = self._reference_logps(dataset.select(missing), batch_size)
+            cache.update(zip(keys, values, strict=True))
             if self.accelerator.is_main_process:
                 cache.save()
         dataset = dataset.add_column("ref_chosen_logps", [cache[k] for k in chosen])
         return dataset.add_column("ref_rejected_logps", [cache[k] for k in rejected])
 
-    def _reference_logps(
-        self, subset: Any, chosen: list[str], rejected: list[str], rows: list[int], batch_size: int
-    ) -> list[tuple[str, float]]:
-        """The reference model's summed log-probs of ``subset``'s answers, keyed like the cache."""
+    def _reference_logps(self, subset: Any, batch_size: int) -> list[float]:
+        """The reference model's summed log-probs of ``subset``'s answers: chosen, rejected, pair by pair."""
         from torch.utils.data import DataLoader
 
         subset = subset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"])
@@ -201,8 +199,7 @@ class CachedReferenceMixin:
             chosen_logps, rejected_logps = self.accelerator.gather_for_metrics((chosen_logps, rejected_logps))
             for c, r in zip(chosen_logps.tolist(), rejected_logps.tolist(), strict=True):
                 values.extend((c, r))
-        keys = [key for i in rows for key in (chosen[i], rejected[i])]
-        return list(zip(keys, values, strict=True))
+        return values
 
 
 class CachedReferenceDPOTrainer(CachedReferenceMixin, DPOTrainer):

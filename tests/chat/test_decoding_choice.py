@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 
+from pluralign_core import hardware
 from pluralign_core.chat import decoding_choice
 from pluralign_core.chat.decoding_choice import GENERATE, LEAN, LEAN_SPLIT, cached_or_measured, choose
 from pluralign_core.chat.pool import BASE_KEY, ChatModelPool, ChatModelSpec, GenerationSettings
@@ -101,7 +102,7 @@ def test_a_corrupt_cache_is_measured_over(tmp_path):
 def test_the_machine_is_described_by_cpu_and_flags():
     machine = decoding_choice.machine_description()
     assert machine["cpu"] and machine["threads"] == torch.get_num_threads()
-    assert set(machine["flags"]) <= set(decoding_choice.ISA_FLAGS)
+    assert set(machine["flags"]) <= set(hardware.ISA_FLAGS)
 
 
 @pytest.fixture()

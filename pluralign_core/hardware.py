@@ -1,0 +1,54 @@
+"""What this machine computes with: the CPU's model and instruction sets, and native bfloat16.
+
+Speeds measured on one CPU do not carry over to another (AVX2 and AVX-512 machines both occur, and only some
+have bfloat16 instructions), so the chat path choice, the training precision and every benchmark's machine
+line read them from here.
+"""
+
+from __future__ import annotations
+
+import platform
+
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "fma", "neon", "asimd")
+"""The CPU flags that decide which matrix kernels MKL/oneDNN run."""
+
+#: Flags of CPUs that compute bfloat16 natively (elsewhere bf16 is emulated, hence slower than float32).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (or :func:`platform.processor` elsewhere)."""
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """Every flag ``/proc/cpuinfo`` lists for this CPU (empty where there is no such file)."""
+    return set((_cpuinfo_field("flags") or _cpuinfo_field("Features") or "").split())
+
+
+def isa_flags() -> list[str]:
+    """The :data:`ISA_FLAGS` this CPU has, in that order."""
+    present = cpu_flags()
+    return [flag for flag in ISA_FLAGS if flag in present]
+
+
+def has_native_bf16() -> bool:
+    """Whether this machine computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX."""
+    import torch
+
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    return bool(cpu_flags() & set(BF16_FLAGS))
+
+
+def _cpuinfo_field(name: str) -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == name:
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
