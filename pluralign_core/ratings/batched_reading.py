@@ -86,8 +86,11 @@ def read_coded(
 
 
 def _from_table(table: Table | None) -> CodedTable | None:
-    if table is None:
-        return None
+    return None if table is None else coded_table(table)
+
+
+def coded_table(table: Table) -> CodedTable:
+    """A table read whole (pandas) as coded columns, each cell prepared as the batched readers do."""
     return CodedTable.from_frame(
         table.frame,
         table.rows,

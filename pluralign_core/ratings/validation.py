@@ -16,13 +16,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pluralign_core.ratings.batched_reading import coded_table
 from pluralign_core.ratings.bundle import DatasetBundle
 from pluralign_core.ratings.cells import (
     cleaner,
     dataset_scale,
     first_row_conflicts,
     parse_scores,
-    prepare_cell,
 )
 from pluralign_core.ratings.coded import (
     Coded,
@@ -131,16 +131,7 @@ def _joined(value: object) -> object:
 
 
 def _coded(table: Table | CodedTable) -> CodedTable:
-    if isinstance(table, CodedTable):
-        return table
-    return CodedTable.from_frame(
-        table.frame,
-        table.rows,
-        table.file,
-        text_only=table.text_only,
-        encoding=table.encoding,
-        prepare=prepare_cell,
-    )
+    return table if isinstance(table, CodedTable) else coded_table(table)
 
 
 def _prompt_ids(columns: dict[str, Coded], spec: ImportSpec, count: int) -> Coded:
