@@ -64,11 +64,13 @@ def evaluate_model(
     classifier: Any = None,
     evaluation_id: str | None = None,
     folder: Path | None = None,
+    loaded: tuple[Any, Any] | None = None,
 ) -> EvaluationResult:
     """Generate, score, summarise, save under ``<home>/evaluations/<id>/`` and register the evaluation.
 
     ``folder`` (default: that path) is where the result files go; a queued evaluation passes its job
-    folder, so the files sit beside its status and progress log.
+    folder, so the files sit beside its status and progress log. ``loaded`` is the configured model and
+    tokenizer already loaded by the caller (:func:`.generation.load_model`), who keeps using it afterwards.
     """
 
     def report(fraction: float, message: str) -> None:
@@ -79,7 +81,7 @@ def evaluate_model(
     prompts = heldout_prompts(store, config)
     base_ref, adapter_path, label = resolve_model_ref(store, config)
     report(0.02, f"loading {label}")
-    model, tokenizer = load_model(base_ref, adapter_path)
+    model, tokenizer = loaded or load_model(base_ref, adapter_path)
     answers = generate_answers(
         model, tokenizer, list(prompts.text), config, progress=lambda f, m: report(0.05 + 0.8 * f, m)
     )

@@ -155,15 +155,21 @@ def _register_grid(store: Store, state: GridState) -> None:
 def prepare_grid(store: Store, state: GridState, progress: ProgressCallback | None = None) -> None:
     """Everything the cells share: the unaligned start (when the grid tunes from it), the reward models."""
     config = state.data["config"]
+    seconds = state.data.setdefault("prepare_seconds", {})
     if config.get("start") == "unaligned":
         from pluralign_core.experiments.plan import start_config
         from pluralign_core.experiments.unaligned_start import build_unaligned_start
 
+        began = time.time()
         grid = GridConfig.from_dict(config)
         folder = build_unaligned_start(store, start_config(grid, state.data["dataset_id"]), progress)
         state.data["start_model"] = str(folder)
+        seconds["start"] = round(time.time() - began, 1)
         state.save()
+    began = time.time()
     prepare_reward_models(store, state)
+    seconds["reward_models"] = round(time.time() - began, 1)
+    state.save()
 
 
 def prepare_reward_models(store: Store, state: GridState) -> None:
@@ -194,14 +200,18 @@ def execute_cell(
 ) -> dict[str, Any]:
     """Default executor: build the cell's data, train it through the JobQueue, register, evaluate."""
     from pluralign_core.evaluation.evaluate import evaluate_model
+    from pluralign_core.evaluation.generation import load_model, resolve_model_ref
     from pluralign_core.experiments.grid_likelihood import score_cell
 
     outcome: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
     model_id = "base"
     adapter = None
+    began = time.time()
     if cell.trains:
         adapter_id, run_id = train_cell(store, cell, state, lambda f, m: progress(0.7 * f, m))
         outcome.update(adapter_id=adapter_id, run_id=run_id)
+        seconds["training"] = round(time.time() - began, 1)
         model_id = adapter_id
         adapter = str(store.artifact(adapter_id)["path"])
     evaluation = EvaluationConfig.from_dict(
@@ -211,17 +221,26 @@ def execute_cell(
         evaluation.base_model = ""
     evaluation_id = f"evaluation-{state.grid_id}-{cell.cell_id}"
     start = 0.7 if cell.trains else 0.0
+    began = time.time()
+    # one load serves the generation and the likelihood measure (both read the same merged model)
+    loaded = load_model(*resolve_model_ref(store, evaluation)[:2])
     evaluate_model(
         store,
         evaluation,
         lambda f, m: progress(start + (0.9 - start) * f, f"evaluating: {m}"),
         evaluation_id=evaluation_id,
+        loaded=loaded,
     )
     outcome["evaluation_id"] = evaluation_id
+    seconds["evaluation"] = round(time.time() - began, 1)
     progress(0.9, "likelihood measure: implicit reward on the held-out pairs")
-    likelihood = score_cell(store, state, cell, adapter)
+    began = time.time()
+    likelihood = score_cell(store, state, cell, adapter, loaded=loaded)
+    del loaded
     if likelihood is not None:
         outcome["likelihood"] = likelihood.name
+    seconds["likelihood"] = round(time.time() - began, 1)
+    outcome["seconds"] = seconds
     return outcome
 
 

@@ -65,9 +65,16 @@ def group_pairs(store: Store, state: GridState) -> dict[str, pd.DataFrame]:
     }
 
 
-def _logprobs(model_ref: str, adapter: str | None, responses: pd.DataFrame, *, cached: bool) -> pd.Series:
+def _logprobs(
+    model_ref: str,
+    adapter: str | None,
+    responses: pd.DataFrame,
+    *,
+    cached: bool,
+    loaded: tuple[Any, Any] | None = None,
+) -> pd.Series:
     """Per-token log-probs of ``responses``; a fixed model's are cached on disk and the model loaded only
-    when some are missing."""
+    when some are missing (``loaded``: that model, already loaded by the caller)."""
     from pluralign_core.evaluation.generation import load_model
 
     cache = LogprobCache(paths.subdir("cache", "logprobs"), model_ref) if cached else None
@@ -78,7 +85,7 @@ def _logprobs(model_ref: str, adapter: str | None, responses: pd.DataFrame, *, c
         ]
         if all(k in cache.values for k in keys):
             return pd.Series([cache.values[k] for k in keys], index=responses.response_id.to_numpy())
-    model, tokenizer = load_model(model_ref, adapter)
+    model, tokenizer = loaded or load_model(model_ref, adapter)
     return response_logprobs(model, tokenizer, responses, cache)
 
 
@@ -92,10 +99,18 @@ def _references(state: GridState, cell: GridCell) -> tuple[str, str] | None:
     return None
 
 
-def score_cell(store: Store, state: GridState, cell: GridCell, adapter: str | None = None) -> Path | None:
+def score_cell(
+    store: Store,
+    state: GridState,
+    cell: GridCell,
+    adapter: str | None = None,
+    *,
+    loaded: tuple[Any, Any] | None = None,
+) -> Path | None:
     """Write the cell's per-prompt agreement totals with every group; returns the CSV (None: nothing to do).
 
-    ``adapter`` is the folder of a tuned cell's adapter (its model is the start with that adapter).
+    ``adapter`` is the folder of a tuned cell's adapter (its model is the start with that adapter);
+    ``loaded`` is the cell's model and tokenizer when the caller has them loaded already (the evaluation's).
     """
     refs = _references(state, cell)
     if refs is None:
@@ -108,7 +123,7 @@ def score_cell(store: Store, state: GridState, cell: GridCell, adapter: str | No
         return None
     responses = pair_responses(pd.concat(pairs.values(), ignore_index=True))
     reference = _logprobs(reference_ref, None, responses, cached=True)
-    model = _logprobs(model_ref, adapter, responses, cached=adapter is None)
+    model = _logprobs(model_ref, adapter, responses, cached=adapter is None, loaded=loaded)
     reward = model - reference.reindex(model.index)
     frames = []
     for group, frame in pairs.items():

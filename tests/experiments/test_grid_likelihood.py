@@ -84,3 +84,32 @@ def test_summary_pools_seeds_and_resolves_only_a_consistent_shift():
     assert summary.loc["d", "resolved"] and summary.loc["d", "margin_ci_low"] > 0.4
     assert summary.loc["d", "accuracy"] == pytest.approx(0.75) and summary.loc["d", "n_seeds"] == 3
     assert not summary.loc["noise", "resolved"]
+
+
+def test_a_cell_scored_with_the_evaluations_loaded_model_gives_the_same_totals(
+    store, tiny_model_dir, tmp_path, monkeypatch
+):
+    """The grid loads a tuned cell's model once for generation and likelihood: same totals, no second load."""
+    from pluralign_core.evaluation import generation
+
+    store.write_dataset(tiny_bundle(n_prompts=4, responses_per_prompt=3))
+    with store.transaction() as con:
+        con.execute("UPDATE prompts SET split = 'heldout' WHERE prompt_id IN ('p1', 'p3')")
+    config = grid_config.GridConfig(
+        optimizers=["dpo"], disagreements=["majority"], scales=["5-point"], objectives=[], groups=[],
+        seeds=[0], dataset_id="tiny", training={"base_model": str(tiny_model_dir)},
+    )  # fmt: skip
+    state = grid_state.create_grid(store, config, "g-loaded")
+    cell = cell_from_state(state.cells[state.data["cell_order"][1]])
+    adapter = _adapter(tiny_model_dir, tmp_path / "adapter", seed=3)
+    path = score_cell(store, state, cell, adapter)
+    assert path is not None
+    separately = pd.read_csv(path)
+    loaded = generation.load_model(str(tiny_model_dir), adapter)
+
+    def no_second_load(*args, **kwargs):
+        raise AssertionError("the cell's model was loaded again")
+
+    monkeypatch.setattr(generation, "load_model", no_second_load)
+    together = pd.read_csv(score_cell(store, state, cell, adapter, loaded=loaded))
+    pd.testing.assert_frame_equal(separately, together, rtol=1e-5)
