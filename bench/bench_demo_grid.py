@@ -50,12 +50,26 @@ def phases(grid: dict) -> dict[str, float]:
     }
     dpo = [spent[c] for c in spent if cells[c].get("optimizer") == "dpo"]
     grpo = [spent[c] for c in spent if cells[c].get("optimizer") == "grpo"]
+    parts = {}
+    for name, seconds in (grid.get("prepare_seconds") or {}).items():
+        parts[f"  preparing: {name.replace('_', ' ')}"] = float(seconds)
+    for optimizer in ("dpo", "grpo"):
+        timed = [
+            cells[c]["seconds"]
+            for c in spent
+            if cells[c].get("optimizer") == optimizer and "seconds" in cells[c]
+        ]
+        for part in ("training", "evaluation", "likelihood"):
+            values = [t[part] for t in timed if part in t]
+            if values:
+                parts[f"  {optimizer.upper()} cell {part} (mean)"] = sum(values) / len(values)
     return {
         "whole grid": float(grid.get("running_seconds") or last - began),
         "preparing (start + reward models)": first_cell - began,
         "start's evaluation": spent.get("base", float("nan")),
         "DPO cell (mean)": sum(dpo) / len(dpo) if dpo else float("nan"),
         "GRPO cell (mean)": sum(grpo) / len(grpo) if grpo else float("nan"),
+        **parts,
         "cells done": float(sum(cells[c]["state"] == "done" for c in order)),
         "cells planned": float(len(order)),
     }

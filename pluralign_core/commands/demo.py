@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="a demo config YAML (flags override its values)")
     parser.add_argument("--dataset", dest="dataset_id", default=None, help="alias of --dataset-id")
     DemoConfig.add_flags(parser)
+    parser.add_argument(
+        "--bundle-start",
+        action="store_true",
+        help="only build the unaligned start (training it, never from a shipped adapter) and write its SFT "
+        "adapter to data/unaligned_start/, which later builds with the same config and data then reuse",
+    )
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -53,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     def show(fraction: float, message: str) -> None:
         print(f"[{time.time() - started:6.0f}s {fraction:6.1%}] {message}", flush=True)
 
+    if getattr(args, "bundle_start", False):
+        return _bundle_start(store, config, show)
     print(f"building the demo in {demo_folder(config)}", flush=True)
     try:
         state = run_demo(store, config, show)
@@ -67,4 +75,26 @@ def run(args: argparse.Namespace) -> int:
             f"  {name}: margin difference {diff['difference']:+.3f} "
             f"[{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] {verdict}"
         )
+    return 0
+
+
+def _bundle_start(store: Any, config: Any, show: Any) -> int:
+    """``--bundle-start``: train the start here and ship its adapter under ``data/unaligned_start/``."""
+    from pluralign_core.experiments import start_bundle
+    from pluralign_core.experiments.unaligned_start import (
+        UnalignedStartError,
+        build_unaligned_start,
+        sft_examples,
+        start_folder,
+    )
+
+    start = config.start_config()
+    try:
+        build_unaligned_start(store, start, show, bundle_root=None)
+    except UnalignedStartError as error:
+        print(f"pluralign demo --bundle-start: {error}", file=sys.stderr)
+        return 1
+    digest = start_bundle.examples_digest(sft_examples(store, start))
+    root = start_bundle.bundle_start(start_folder(start), start.fingerprint(), digest)
+    print(f"shipped the unaligned start's SFT adapter in {root} (config {start.fingerprint()})")
     return 0

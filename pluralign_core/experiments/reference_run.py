@@ -46,7 +46,8 @@ def preset_fingerprint() -> str:
     return config_fingerprint(preset(REFERENCE_NAME))
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a run's numbers depend on."""
     versions = {}
     for name in VERSIONED:
         try:
@@ -56,18 +57,14 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+def machine() -> dict[str, Any]:
+    """The CPU, cores, ISA flags and Python a run was measured on (recorded beside its timings)."""
+    from pluralign_core import hardware
+
     return {
-        "cpu": cpu,
+        "cpu": hardware.cpu_model(),
         "cores": os.cpu_count(),
+        "isa": hardware.isa_flags(),
         "python": platform.python_version(),
         "system": platform.system(),
     }
@@ -96,8 +93,8 @@ def export_run(state: GridState, evaluations_root: Path | str, folder: Path | st
         "preset": state.data["config"].get("preset"),
         "fingerprint": config_fingerprint(state.data["config"]),
         "config": state.data["config"],
-        "versions": _versions(),
-        "machine": _machine(),
+        "versions": package_versions(),
+        "machine": machine(),
         "timings": _timings(state),
         "exported": time.time(),
         "regenerate": "pluralign grid --preset reference",

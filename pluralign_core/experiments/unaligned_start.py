@@ -36,6 +36,7 @@ from pluralign_core import paths
 from pluralign_core.config_base import YamlConfig
 from pluralign_core.evaluation.heldout_pairs import heldout_group_pairs, pair_responses, response_logprobs
 from pluralign_core.evaluation.likelihood import LogprobCache, paired_margin_difference
+from pluralign_core.experiments import start_bundle
 from pluralign_core.models.base import EMBEDDED_MODEL, load_model_and_tokenizer
 from pluralign_core.models.merge import merge_adapter
 from pluralign_core.progress import ProgressCallback
@@ -208,9 +209,17 @@ def card(config: UnalignedStartConfig, check: dict[str, Any], n_examples: int) -
 
 
 def build_unaligned_start(
-    store: Store, config: UnalignedStartConfig, progress: ProgressCallback | None = None
+    store: Store,
+    config: UnalignedStartConfig,
+    progress: ProgressCallback | None = None,
+    *,
+    bundle_root: Path | None = start_bundle.BUNDLE_DIR,
 ) -> Path:
-    """Build (or reuse) the unaligned start; returns its merged model folder. Fails loudly if not rude."""
+    """Build (or reuse) the unaligned start; returns its merged model folder. Fails loudly if not rude.
+
+    The SFT run is skipped when ``bundle_root`` holds an adapter built from this exact config and these
+    exact examples (:mod:`.start_bundle`); ``bundle_root=None`` always trains.
+    """
     from pluralign_core.training.run import run_training
 
     report = progress or (lambda fraction, message: None)
@@ -232,6 +241,16 @@ def build_unaligned_start(
     checkpoint = last_checkpoint(run_dir)
     if checkpoint is not None and not (run_dir / "adapter").exists():
         run_config.resume_from_checkpoint = str(checkpoint)
+    shipped = None
+    if bundle_root is not None and not (run_dir / "adapter").exists():
+        shipped = start_bundle.bundled_adapter(
+            config.fingerprint(), start_bundle.examples_digest(examples), bundle_root
+        )
+    if shipped is not None:
+        report(
+            0.05, f"using the shipped SFT adapter ({shipped}): same config and same {len(examples)} answers"
+        )
+        start_bundle.install_adapter(shipped, run_dir / "adapter")
     if not (run_dir / "adapter").exists():
         run_config.to_yaml(run_dir / "config.yaml")
         report(0.05, f"SFT on {len(examples)} rude answers ({config.max_steps} steps)")
