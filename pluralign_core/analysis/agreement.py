@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign_core.analysis.filters import AnalysisFilter
+from pluralign_core.analysis.result_cache import cached_by_dataset
 from pluralign_core.analysis.slices import NOT_GIVEN, group_order
 from pluralign_core.store.database import Store
 
@@ -113,6 +114,7 @@ def _alpha_of(rows: pd.DataFrame, scale_values: np.ndarray, metric: str) -> floa
     return krippendorff_alpha(table.to_numpy(), scale_values, metric)
 
 
+@cached_by_dataset
 def alpha_by_group(
     store: Store,
     dataset_id: str,
@@ -177,6 +179,7 @@ def _rater_counts(store, dataset_id, attribute, dimensions, filter) -> dict[tupl
     return result
 
 
+@cached_by_dataset
 def disagreement_decomposition(
     store: Store,
     dataset_id: str,
