@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from pluralign_core.ratings.file_dispatch import FormatReaders, read_with
 from pluralign_core.ratings.parquet_file import ParquetRefused, read_parquet_frame
 from pluralign_core.ratings.text_encoding import (
     DecodedText,
@@ -207,26 +208,22 @@ def read_table(
     """Read a CSV, Parquet or JSONL file, or a Hugging Face ``datasets`` folder, into a table, or record why
     it cannot be read. ``delimiter`` and ``encoding`` override what is detected."""
     limits = limits or ImportLimits()
-    if isinstance(source, str | Path) and Path(source).is_dir():
-        return _checked_size(_read_folder(Path(source), problems, limits), problems, limits)
-    opened = open_upload(source, problems, limits)
-    if opened is None:
-        return None
-    name, suffix, data = opened
-    if suffix == ".parquet":
-        table = _read_parquet(data, name, problems, limits)
-    else:
-        decoded = _decode(data, problems, encoding)
-        if decoded is None:
-            return None
-        table = (
-            _read_jsonl(decoded.text, name, problems)
-            if suffix == ".jsonl"
-            else _read_csv(decoded.text, name, problems, delimiter)
-        )
-        if table is not None:
-            table.encoding = decoded.encoding
-    return _checked_size(table, problems, limits)
+    readers = FormatReaders(
+        open=lambda opened: open_upload(opened, problems, limits),
+        decode=lambda data, picked: _decode(data, problems, picked),
+        folder=lambda folder: _read_folder(folder, problems, limits),
+        parquet=lambda data, name: _read_parquet(data, name, problems, limits),
+        csv=lambda text, used, name: _with_encoding(_read_csv(text, name, problems, delimiter), used),
+        jsonl=lambda text, used, name: _with_encoding(_read_jsonl(text, name, problems), used),
+        checked=lambda table: _checked_size(table, problems, limits),
+    )
+    return read_with(source, readers, encoding=encoding)
+
+
+def _with_encoding(table: Table | None, encoding: str) -> Table | None:
+    if table is not None:
+        table.encoding = encoding
+    return table
 
 
 def open_upload(
