@@ -329,7 +329,10 @@ def _header_problems(header: list[str], problems: Problems) -> bool:
     return ok
 
 
-def _read_csv(text: str, name: str, problems: Problems, delimiter: str | None) -> Table | None:
+def _read_csv(
+    text: str, name: str, problems: Problems, delimiter: str | None, rows: int | None = None
+) -> Table | None:
+    """The CSV text as a table; with ``rows``, only its first ``rows`` records are parsed."""
     delimiter = delimiter or sniff_delimiter(text)
     try:
         header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=delimiter))
@@ -347,6 +350,7 @@ def _read_csv(text: str, name: str, problems: Problems, delimiter: str | None) -
             na_filter=False,
             skip_blank_lines=True,
             engine="c",
+            nrows=rows,
         )
     except (pd.errors.ParserError, csv.Error, ValueError):
         _report_csv_rows(text, delimiter, len(header), problems)
@@ -364,6 +368,8 @@ def _csv_row_numbers(text: str, delimiter: str, n_rows: int) -> list[int]:
     for number, record in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
         if number > 1 and any(cell.strip() for cell in record):
             numbers.append(number)
+            if len(numbers) == n_rows:
+                break
     return (numbers + list(range(len(numbers) + 2, n_rows + 2)))[:n_rows]
 
 
