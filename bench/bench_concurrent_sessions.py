@@ -164,6 +164,14 @@ def import_session(url: str, profile: Path, csv: Path, timeout: float, outcome: 
         dropzone = '[data-testid="stFileUploaderDropzoneInput"]'
         wait_until(driver, lambda: driver.find_elements(By.CSS_SELECTOR, dropzone), timeout, "the uploader")
         upload(driver, csv, timeout=timeout)
+
+        def named() -> bool:
+            try:
+                return bool(find_widget(driver, "stTextInput", "Name"))
+            except LookupError:
+                return False
+
+        wait_until(driver, named, timeout, "the preview and mapping")
         fill(driver, find_widget(driver, "stTextInput", "Name"), "Bench import", timeout=timeout)
         press(driver, "Check file", timeout=timeout)
 
