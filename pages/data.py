@@ -18,6 +18,7 @@ from pages._frame import active_dataset_info, get_store, simulated_notice, switc
 from pages._import_mapping import (
     NOT_STATED,
     WIZARD_PREFIX,
+    dimension_values,
     mapping_widgets,
     spec_from_state,
 )
@@ -307,7 +308,11 @@ def importer() -> None:
     st.dataframe(table.frame.head(20), hide_index=True, key="import_file_preview")
     mapping_widgets(table, source)
     try:
-        spec = spec_from_state(st.session_state, table.frame)
+        long = st.session_state.get("imp_layout") == "long"
+        dimensions = (
+            dimension_values(table, source, st.session_state["imp_dimension_column"]) if long else None
+        )
+        spec = spec_from_state(st.session_state, table.frame, dimensions)
     except ValueError as error:
         st.error(f"The mapping needs a fix: {error}")
         return

@@ -100,3 +100,24 @@ def test_the_head_keeps_the_whole_file_checks(tmp_path: Path) -> None:
     problems = Problems(path.name)
     assert read_head(path, problems) is None
     assert [p.kind for p in problems.errors] == ["unsupported_extension"]
+
+
+def test_the_dimensions_of_a_long_file_come_from_the_whole_file(tmp_path: Path) -> None:
+    """A long file sorted by dimension: the head holds one dimension, the wizard must list all three."""
+    from pluralign_core.ratings.head_reading import column_values
+
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "rater": [f"r{i % 30}" for i in range(3 * n)],
+            "item": [f"i{i % n}" for i in range(3 * n)],
+            "dimension": ["toxicity"] * n + ["helpfulness"] * n + [" sensitivity "] * n,
+            "score": [3] * (3 * n),
+        }
+    )
+    path = tmp_path / "long.csv"
+    frame.to_csv(path, index=False)
+    head = read_head(path, Problems(path.name), rows=100)
+    assert set(head.frame.dimension) == {"toxicity"}
+    assert column_values(path, "dimension", Problems(path.name)) == ["helpfulness", "sensitivity", "toxicity"]
+    assert column_values(path, "no such column", Problems(path.name)) is None
