@@ -26,8 +26,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.conftest import CHROMIUM_FLAGS, _free_port
 from tests.browser.helpers import click, open_page, screenshot, wait_until, wait_until_idle
+from tests.browser.launch import CHROMIUM_FLAGS, free_port
 
 PAGES = ["", "data", "explore", "preferences", "train", "evaluate", "tradeoffs"]
 NAMED = {"items": "item-browser"}  # pages whose screenshot has its own name
@@ -100,7 +100,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     app = _start_app(port)
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"

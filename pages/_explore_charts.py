@@ -11,6 +11,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from pluralign_core.analysis import display
+from pluralign_core.analysis.colours import group_colours
 from pluralign_core.analysis.effects import CROSS_SEPARATOR
 
 
@@ -157,3 +158,41 @@ def raters_per_group(means: pd.DataFrame) -> pd.DataFrame:
     """Raters per group of the first attribute (the answer distribution does not cross attributes)."""
     per_dimension = means.groupby(["dimension", "group"], sort=False).n_raters.sum()
     return per_dimension.groupby(level="group", sort=False).max().reset_index()
+
+
+def alpha_chart(alphas: pd.DataFrame, dim_labels: dict[str, str], attribute_label: str) -> go.Figure:
+    """Krippendorff's alpha per dimension, one bar per group; small groups hatched."""
+    view = alphas.assign(dimension=alphas.dimension.map(dim_labels).fillna(alphas.dimension))
+    return px.bar(
+        view,
+        x="dimension",
+        y="alpha",
+        color="group",
+        color_discrete_map=group_colours(list(view.group)),
+        barmode="group",
+        hover_data=["n_raters", "n_units"],
+        pattern_shape="small_group",
+        pattern_shape_map={True: "/", False: ""},
+        labels={
+            "alpha": "Krippendorff's alpha (ordinal)",
+            "dimension": "",
+            "group": attribute_label,
+            **{c: display.readable_name(c) for c in ("n_raters", "n_units", "small_group")},
+        },
+    )
+
+
+def split_chart(split: pd.DataFrame, dim_labels: dict[str, str]) -> go.Figure:
+    """Share of disagreement between and within groups, one stacked bar per dimension."""
+    view = split.assign(dimension=split.dimension.map(dim_labels).fillna(split.dimension))
+    shares = view.melt(id_vars="dimension", value_vars=["share_between", "share_within"])
+    fig = px.bar(
+        shares.assign(variable=shares.variable.map(display.readable_name)),
+        x="value",
+        y="dimension",
+        color="variable",
+        orientation="h",
+        labels={"value": "share of disagreement", "dimension": "", "variable": ""},
+    )
+    fig.update_layout(barmode="stack", height=120 + 50 * len(view))
+    return fig

@@ -12,8 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from pluralign_core import paths
+from pluralign_core.ratings.head_reading import HEAD_ROWS, column_values
 from pluralign_core.ratings.importing import DemographicSpec, DimensionSpec, ImportSpec, infer_spec
-from pluralign_core.ratings.reading import ImportSource, Table
+from pluralign_core.ratings.reading import ImportSource, Problems, Table
 
 NONE = "— none —"
 WIZARD_PREFIX = "imp_"
@@ -105,8 +106,7 @@ def mapping_widgets(table: Table, source: ImportSource) -> None:
             )
         with right:
             column_select("Score column", "imp_score_column", columns, guess.score_column, optional=False)
-        values = frame[state["imp_dimension_column"]].dropna().astype(str).str.strip()
-        sources = sorted(v for v in values.unique() if v)[:50]
+        sources = dimension_values(table, source, state["imp_dimension_column"])[:50]
     dimensions = [DimensionSpec.guess(s) for s in sources]
     added = set(sources) - set(state.get("imp__sources", []))
     kept = set(state.get("imp_lower_better", []))
@@ -198,15 +198,34 @@ def _order_widgets(frame: pd.DataFrame, state) -> None:
                 st.multiselect(column, values, key=f"imp_order_{column}")
 
 
-def spec_from_state(state, frame: pd.DataFrame) -> ImportSpec:
-    """The :class:`ImportSpec` the wizard's widgets describe (``ValueError`` when it is inconsistent)."""
+@st.cache_data(show_spinner="Reading the dimension names from the whole file…", max_entries=8)
+def _whole_file_values(name: str, data: bytes, encoding: str | None, column: str) -> list[str]:
+    return column_values(ImportSource(name, data), column, Problems(name), encoding=encoding) or []
+
+
+def dimension_values(table: Table, source: ImportSource, column: str) -> list[str]:
+    """The values of a long file's dimension column: from the rows read when they are the whole file, else
+    from a batched pass over the whole file (a file sorted by dimension has the others further down)."""
+    if len(table.frame) < HEAD_ROWS:
+        values = table.frame[column].dropna().astype(str).str.strip()
+        return sorted(v for v in values.unique() if v)
+    return _whole_file_values(source.name, source.data, table.encoding, column)
+
+
+def spec_from_state(state, frame: pd.DataFrame, dimension_sources: list[str] | None = None) -> ImportSpec:
+    """The :class:`ImportSpec` the wizard's widgets describe (``ValueError`` when it is inconsistent).
+
+    ``dimension_sources``: a long file's dimension values (:func:`dimension_values`); read from ``frame``
+    when not given."""
 
     def column(key: str) -> str | None:
         value = state.get(key)
         return None if value in (None, NONE) else value
 
     long = state["imp_layout"] == "long"
-    if long:
+    if long and dimension_sources is not None:
+        sources = list(dimension_sources)
+    elif long:
         values = frame[state["imp_dimension_column"]].dropna().astype(str).str.strip()
         sources = sorted(v for v in values.unique() if v)
     else:

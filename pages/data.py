@@ -18,12 +18,14 @@ from pages._frame import active_dataset_info, get_store, simulated_notice, switc
 from pages._import_mapping import (
     NOT_STATED,
     WIZARD_PREFIX,
+    dimension_values,
     mapping_widgets,
     spec_from_state,
 )
 from pages._tables import show_table
 from pluralign_core import paths
 from pluralign_core.analysis.colours import group_colours
+from pluralign_core.ratings.head_reading import HEAD_ROWS, read_head
 from pluralign_core.ratings.importing import (
     PREVIEW_ROWS,
     ImportReport,
@@ -33,7 +35,7 @@ from pluralign_core.ratings.importing import (
     preview_mapping,
     spec_path,
 )
-from pluralign_core.ratings.reading import ImportSource, Problems, Table, read_table
+from pluralign_core.ratings.reading import ImportSource, Problems, Table
 from pluralign_core.ratings.text_encoding import COMMON_ENCODINGS, describe
 from pluralign_core.store import catalog
 
@@ -49,9 +51,10 @@ def composition(db: str, dataset_id: str, fingerprint: str, attribute: str) -> p
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)
 def read_upload(name: str, data: bytes, encoding: str | None = None) -> tuple[Table | None, list]:
-    """The file as a table (``encoding``: the one the person picked; None: detect it)."""
+    """The file's first rows as a table, for the preview and the mapping (``encoding``: the one the person
+    picked; None: detect it). The check and the import read the whole file."""
     problems = Problems(name)
-    table = read_table(ImportSource(name, data), problems, encoding=encoding)
+    table = read_head(ImportSource(name, data), problems, encoding=encoding)
     return table, problems.errors
 
 
@@ -298,11 +301,18 @@ def importer() -> None:
                 _read_errors(errors)
                 return
     st.markdown(f"**Preview of `{source.name}`**")
-    st.caption(f"{len(table.frame):,} rows × {len(table.frame.columns)} columns (first 20 rows shown)")
+    counted = (
+        f"{len(table.frame):,} rows" if len(table.frame) < HEAD_ROWS else f"first {HEAD_ROWS:,} rows read"
+    )
+    st.caption(f"{counted} × {len(table.frame.columns)} columns (first 20 rows shown)")
     st.dataframe(table.frame.head(20), hide_index=True, key="import_file_preview")
     mapping_widgets(table, source)
     try:
-        spec = spec_from_state(st.session_state, table.frame)
+        long = st.session_state.get("imp_layout") == "long"
+        dimensions = (
+            dimension_values(table, source, st.session_state["imp_dimension_column"]) if long else None
+        )
+        spec = spec_from_state(st.session_state, table.frame, dimensions)
     except ValueError as error:
         st.error(f"The mapping needs a fix: {error}")
         return

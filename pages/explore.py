@@ -10,24 +10,16 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages import _explore_charts as charts
 from pages._downloads import chart_download, show_chart
-from pages._explore_charts import (
-    coefficient_chart,
-    group_label,
-    heatmap,
-    likert_chart,
-    means_chart,
-    raters_per_group,
-)
+from pages._explore_charts import group_label, raters_per_group
 from pages._frame import active_dataset_id, get_store, simulated_notice
 from pages._tables import show_table
 from pluralign_core import analysis
 from pluralign_core.analysis import display, headlines
-from pluralign_core.analysis.colours import group_colours
 from pluralign_core.analysis.effects import CROSS_SEPARATOR, DEFINITION, pooled_difference
 from pluralign_core.analysis.filters import AnalysisFilter
 from pluralign_core.analysis.regression import METHOD
@@ -42,6 +34,24 @@ CORRECTIONS = {"holm": "Holm (family-wise)", "bh": "Benjamini–Hochberg (FDR)",
 
 
 # ----------------------------------------------------------------------------- cached computations
+def _shared_figure(builder):
+    """``builder`` with its figures built once per input and shared by every session.
+
+    Building the page's six plotly figures took longer than all its (cached) statistics together, on
+    every rerun of every session. A shared figure is never changed after it is built: ``st.plotly_chart``
+    only serialises it and the HTML download copies it when clicked.
+    """
+    return st.cache_resource(show_spinner=False, max_entries=256)(builder)
+
+
+means_chart = _shared_figure(charts.means_chart)
+likert_chart = _shared_figure(charts.likert_chart)
+heatmap = _shared_figure(charts.heatmap)
+coefficient_chart = _shared_figure(charts.coefficient_chart)
+alpha_chart = _shared_figure(charts.alpha_chart)
+split_chart = _shared_figure(charts.split_chart)
+
+
 def _key(dataset_id: str) -> tuple[str, str]:
     """Cache key of a dataset: the store file and the dataset fingerprint (changes when rows change)."""
     store = get_store()
@@ -438,38 +448,11 @@ with tab_agree:
     )
     alphas = display.flag_small(alphas, min_raters)
     _small_warning(alphas[alphas.group != "all raters"], min_raters, "as hatched bars")
-    alpha_view = alphas.assign(dimension=alphas.dimension.map(dim_labels).fillna(alphas.dimension))
-    fig = px.bar(
-        alpha_view,
-        x="dimension",
-        y="alpha",
-        color="group",
-        color_discrete_map=group_colours(list(alpha_view.group)),
-        barmode="group",
-        hover_data=["n_raters", "n_units"],
-        pattern_shape="small_group",
-        pattern_shape_map={True: "/", False: ""},
-        labels={
-            "alpha": "Krippendorff's alpha (ordinal)",
-            "dimension": "",
-            "group": labels.get(attribute, attribute),
-            **{c: display.readable_name(c) for c in ("n_raters", "n_units", "small_group")},
-        },
-    )
+    fig = alpha_chart(alphas, dim_labels, labels.get(attribute, attribute))
     show_chart(fig, f"agreement_{attribute}", key="chart_alpha", html=False)
     show_table(alphas, labels=headers, values=dim_values)
     _downloads(alphas, f"agreement_{attribute}", fig)
-    split_view = split.assign(dimension=split.dimension.map(dim_labels).fillna(split.dimension))
-    shares = split_view.melt(id_vars="dimension", value_vars=["share_between", "share_within"])
-    fig = px.bar(
-        shares.assign(variable=shares.variable.map(display.readable_name)),
-        x="value",
-        y="dimension",
-        color="variable",
-        orientation="h",
-        labels={"value": "share of disagreement", "dimension": "", "variable": ""},
-    )
-    fig.update_layout(barmode="stack", height=120 + 50 * len(split_view))
+    fig = split_chart(split, dim_labels)
     show_chart(fig, f"disagreement_split_{attribute}", key="chart_split", html=False)
     show_table(split, values=dim_values)
     _downloads(split, f"disagreement_split_{attribute}", fig)

@@ -34,6 +34,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from pluralign_core.analysis.filters import AnalysisFilter
+from pluralign_core.analysis.result_cache import cached_by_dataset
 from pluralign_core.analysis.slices import DEFAULT_MIN_GROUP_RATERS, group_order, largest_group, rater_sums
 from pluralign_core.store.database import Store
 
@@ -114,6 +115,7 @@ def adjust_p_values(p_values: pd.Series, correction: str = "holm", alpha: float 
     return adjusted
 
 
+@cached_by_dataset
 def percent_differences(
     store: Store,
     dataset_id: str,

@@ -40,6 +40,7 @@ from scipy import linalg, optimize, stats
 from threadpoolctl import threadpool_limits
 
 from pluralign_core.analysis.filters import AnalysisFilter
+from pluralign_core.analysis.result_cache import cached_by_dataset
 from pluralign_core.analysis.slices import NOT_GIVEN, group_order, largest_group
 from pluralign_core.store.database import Store
 
@@ -72,6 +73,7 @@ def _rows(store: Store, dataset_id: str, attribute: str, dimension: str, filter:
     return ratings, groups
 
 
+@cached_by_dataset
 def mixed_model(
     store: Store,
     dataset_id: str,

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from pluralign_core.analysis.filters import AnalysisFilter
+from pluralign_core.analysis.result_cache import cached_by_dataset
 from pluralign_core.store.database import Store
 from pluralign_core.store.group_totals import NOT_GIVEN, TOTALS
 
@@ -168,6 +169,7 @@ def cluster_mean_ci(
     return mean, se, mean - t * se, mean + t * se
 
 
+@cached_by_dataset
 def group_means(
     store: Store,
     dataset_id: str,
@@ -261,6 +263,7 @@ def _finish(totals: pd.DataFrame, attribute2, min_group_raters, level) -> pd.Dat
     return table[out_columns]
 
 
+@cached_by_dataset
 def score_distribution(
     store: Store,
     dataset_id: str,

@@ -27,6 +27,7 @@ import pandas as pd
 
 from pluralign_core.ratings.cells import prepare_cell
 from pluralign_core.ratings.coded import CodedTable, ColumnBuilder
+from pluralign_core.ratings.file_dispatch import FormatReaders, read_with
 from pluralign_core.ratings.parquet_file import ParquetRefused, open_parquet, record_batches
 from pluralign_core.ratings.reading import (
     ImportLimits,
@@ -60,29 +61,24 @@ def read_coded(
 ) -> CodedTable | None:
     """The file's rows as coded columns, or None with the reasons recorded in ``problems``."""
     limits = limits or ImportLimits()
-    if isinstance(source, str | Path) and Path(source).is_dir():
-        return _checked(_from_table(_read_folder(Path(source), problems, limits)), problems, limits)
-    opened = open_upload(source, problems, limits)
-    if opened is None:
-        return None
-    name, suffix, data = opened
-    if suffix == ".parquet":
-        return _checked(_read_parquet(data, name, problems, limits), problems, limits)
-    if suffix == ".csv" and encoding is None and _is_utf8(data):
-        table = _read_csv(data, "utf-8", name, problems, delimiter, limits)
-        if table is not None:
-            table.encoding = "utf-8"
-        return _checked(table, problems, limits)
-    decoded = _decode(data, problems, encoding)
-    if decoded is None:
-        return None
-    if suffix == ".jsonl":
-        table = _from_table(_read_jsonl(decoded.text, name, problems))
-    else:
-        table = _read_csv(decoded.text, decoded.encoding, name, problems, delimiter, limits)
+    readers = FormatReaders(
+        open=lambda opened: open_upload(opened, problems, limits),
+        decode=lambda data, picked: _decode(data, problems, picked),
+        folder=lambda folder: _from_table(_read_folder(folder, problems, limits)),
+        parquet=lambda data, name: _read_parquet(data, name, problems, limits),
+        csv=lambda text, used, name: _read_csv(text, used, name, problems, delimiter, limits),
+        jsonl=lambda text, used, name: _with_encoding(_from_table(_read_jsonl(text, name, problems)), used),
+        checked=lambda table: _checked(table, problems, limits),
+        utf8_csv=lambda data, name: _read_csv(data, "utf-8", name, problems, delimiter, limits),
+        utf8=_is_utf8,
+    )
+    return read_with(source, readers, encoding=encoding)
+
+
+def _with_encoding(table: CodedTable | None, encoding: str) -> CodedTable | None:
     if table is not None:
-        table.encoding = decoded.encoding
-    return _checked(table, problems, limits)
+        table.encoding = encoding
+    return table
 
 
 def _from_table(table: Table | None) -> CodedTable | None:
@@ -215,7 +211,7 @@ def _read_csv(
         problems.add("too_many_rows", _too_many_rows(f"{count:,}", limits))
         return None
     rows = _row_numbers(data, as_text, delimiter, count)
-    return CodedTable(columns, rows, name, text_only=True)
+    return CodedTable(columns, rows, name, text_only=True, encoding=encoding)
 
 
 def _build_csv(reader, limits: ImportLimits) -> tuple[dict, int]:

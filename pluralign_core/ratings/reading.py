@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from pluralign_core.ratings.file_dispatch import FormatReaders, read_with
 from pluralign_core.ratings.parquet_file import ParquetRefused, read_parquet_frame
 from pluralign_core.ratings.text_encoding import (
     DecodedText,
@@ -207,26 +208,22 @@ def read_table(
     """Read a CSV, Parquet or JSONL file, or a Hugging Face ``datasets`` folder, into a table, or record why
     it cannot be read. ``delimiter`` and ``encoding`` override what is detected."""
     limits = limits or ImportLimits()
-    if isinstance(source, str | Path) and Path(source).is_dir():
-        return _checked_size(_read_folder(Path(source), problems, limits), problems, limits)
-    opened = open_upload(source, problems, limits)
-    if opened is None:
-        return None
-    name, suffix, data = opened
-    if suffix == ".parquet":
-        table = _read_parquet(data, name, problems, limits)
-    else:
-        decoded = _decode(data, problems, encoding)
-        if decoded is None:
-            return None
-        table = (
-            _read_jsonl(decoded.text, name, problems)
-            if suffix == ".jsonl"
-            else _read_csv(decoded.text, name, problems, delimiter)
-        )
-        if table is not None:
-            table.encoding = decoded.encoding
-    return _checked_size(table, problems, limits)
+    readers = FormatReaders(
+        open=lambda opened: open_upload(opened, problems, limits),
+        decode=lambda data, picked: _decode(data, problems, picked),
+        folder=lambda folder: _read_folder(folder, problems, limits),
+        parquet=lambda data, name: _read_parquet(data, name, problems, limits),
+        csv=lambda text, used, name: _with_encoding(_read_csv(text, name, problems, delimiter), used),
+        jsonl=lambda text, used, name: _with_encoding(_read_jsonl(text, name, problems), used),
+        checked=lambda table: _checked_size(table, problems, limits),
+    )
+    return read_with(source, readers, encoding=encoding)
+
+
+def _with_encoding(table: Table | None, encoding: str) -> Table | None:
+    if table is not None:
+        table.encoding = encoding
+    return table
 
 
 def open_upload(
@@ -332,7 +329,10 @@ def _header_problems(header: list[str], problems: Problems) -> bool:
     return ok
 
 
-def _read_csv(text: str, name: str, problems: Problems, delimiter: str | None) -> Table | None:
+def _read_csv(
+    text: str, name: str, problems: Problems, delimiter: str | None, rows: int | None = None
+) -> Table | None:
+    """The CSV text as a table; with ``rows``, only its first ``rows`` records are parsed."""
     delimiter = delimiter or sniff_delimiter(text)
     try:
         header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=delimiter))
@@ -350,6 +350,7 @@ def _read_csv(text: str, name: str, problems: Problems, delimiter: str | None) -
             na_filter=False,
             skip_blank_lines=True,
             engine="c",
+            nrows=rows,
         )
     except (pd.errors.ParserError, csv.Error, ValueError):
         _report_csv_rows(text, delimiter, len(header), problems)
@@ -367,6 +368,8 @@ def _csv_row_numbers(text: str, delimiter: str, n_rows: int) -> list[int]:
     for number, record in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
         if number > 1 and any(cell.strip() for cell in record):
             numbers.append(number)
+            if len(numbers) == n_rows:
+                break
     return (numbers + list(range(len(numbers) + 2, n_rows + 2)))[:n_rows]
 
 

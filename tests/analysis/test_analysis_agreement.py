@@ -112,3 +112,20 @@ def test_mixed_model_recovers_a_planted_group_effect(store: Store):
     assert row.p_value < 1e-6 and row.note == ""
     capped = mixed_model(store, "planted", "gender", dimensions=["toxicity"], max_raters=40)
     assert "random sample of 40" in capped.note.iloc[0]
+
+
+def test_unit_value_counts_matches_a_pivot_table_and_drops_off_scale_scores() -> None:
+    from pluralign_core.analysis.agreement import unit_value_counts
+
+    rng = np.random.default_rng(3)
+    rows = pd.DataFrame(
+        {
+            "unit": rng.choice([f"r{i}" for i in range(40)], 300),
+            "score": rng.integers(0, 7, 300),  # 0 and 6 lie off the 1..5 scale
+            "n": rng.integers(1, 4, 300),
+        }
+    )
+    scale_values = np.arange(1, 6)
+    pivot = rows.pivot_table(index="unit", columns="score", values="n", aggfunc="sum", fill_value=0)
+    pivot = pivot.reindex(index=pd.unique(rows.unit), columns=scale_values, fill_value=0)
+    np.testing.assert_array_equal(unit_value_counts(rows, scale_values), pivot.to_numpy())

@@ -169,8 +169,13 @@ def press(driver: WebDriver, label: str, root: WebElement | None = None, timeout
     wait_until_idle(driver, timeout=timeout)
 
 
-def choose(driver: WebDriver, widget: WebElement, option: str, timeout: float = 120) -> None:
-    """Pick ``option`` (its displayed text) in a selectbox or multiselect and wait for the rerun."""
+def choose(
+    driver: WebDriver, widget: WebElement, option: str, timeout: float = 120, *, before_pick=None
+) -> None:
+    """Pick ``option`` (its displayed text) in a selectbox or multiselect and wait for the rerun.
+
+    ``before_pick`` (if given) is called just before the option is clicked, and the rerun is then left to
+    the caller (a benchmark times it from that moment)."""
     field = widget.find_element(By.CSS_SELECTOR, 'input[role="combobox"]')
     click(driver, field)
     field.send_keys(Keys.CONTROL, "a")
@@ -180,7 +185,12 @@ def choose(driver: WebDriver, widget: WebElement, option: str, timeout: float = 
         options = driver.find_elements(By.CSS_SELECTOR, '[role="option"]')
         return next((o for o in options if text_of(o) == option), None)
 
-    click(driver, wait_until(driver, listed, 10, f"the option {option!r} to be listed"))
+    found = wait_until(driver, listed, 10, f"the option {option!r} to be listed")
+    if before_pick is not None:
+        before_pick()
+        click(driver, found)
+        return
+    click(driver, found)
     wait_until_idle(driver, timeout=timeout)
 
 
