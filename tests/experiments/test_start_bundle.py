@@ -95,3 +95,36 @@ def test_the_shipped_adapter_is_ignored_for_another_config_or_other_answers(
 def test_bundling_needs_a_built_start(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="build the start first"):
         start_bundle.bundle_start(tmp_path / "nothing", "f", "d", tmp_path / "bundle")
+
+
+def test_the_shipped_start_is_the_demo_s_and_loads_on_the_embedded_model(
+    store: Store, smollm2_dir: Path
+) -> None:
+    """data/unaligned_start/ comes from `pluralign demo --bundle-start` on the default data and presets."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from pluralign_core.experiments.demo import DemoConfig
+    from pluralign_core.experiments.grid_config import preset
+    from pluralign_core.experiments.plan import start_config
+    from pluralign_core.store.bootstrap import DEFAULT_DATASET_ID, ensure_default_dataset
+
+    manifest = start_bundle.read_manifest()
+    assert manifest is not None, "data/unaligned_start/ is missing: run `pluralign demo --bundle-start`"
+    ensure_default_dataset(store)
+    config = DemoConfig(dataset_id=DEFAULT_DATASET_ID).start_config()
+    assert start_config(preset("demo"), DEFAULT_DATASET_ID).fingerprint() == config.fingerprint()
+    assert manifest["fingerprint"] == config.fingerprint(), "the start config changed: rerun --bundle-start"
+    digest = start_bundle.examples_digest(sft_examples(store, config))
+    assert manifest["examples_digest"] == digest, "the default data changed: rerun --bundle-start"
+    folder = start_bundle.bundled_adapter(config.fingerprint(), digest)
+    assert folder is not None
+
+    base = AutoModelForCausalLM.from_pretrained(smollm2_dir)
+    ids = torch.tensor([[1, 504, 3458, 314, 253, 1345]])
+    with torch.inference_mode():
+        before = base(input_ids=ids).logits
+        tuned = PeftModel.from_pretrained(base, str(folder))
+        after = tuned(input_ids=ids).logits
+    assert torch.isfinite(after).all() and not torch.allclose(before, after, atol=1e-3)
