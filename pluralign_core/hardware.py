@@ -52,3 +52,26 @@ def _cpuinfo_field(name: str) -> str:
     except OSError:
         pass
     return ""
+
+
+def _libc() -> object | None:
+    """glibc through ctypes, or ``None`` elsewhere (musl, macOS, Windows)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
+def release_free_memory() -> bool:
+    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``); ``False`` where unsupported.
+
+    torch frees a CPU tensor of a few hundred kilobytes into glibc's heap, which keeps the pages: after a
+    burst of short-lived tensors (loading weights, then replacing them) the process's resident set stays at
+    its high-water mark although the memory is free.
+    """
+    libc = _libc()
+    return bool(libc is not None and libc.malloc_trim(0))  # type: ignore[attr-defined]
