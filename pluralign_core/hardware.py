@@ -75,3 +75,22 @@ def release_free_memory() -> bool:
     """
     libc = _libc()
     return bool(libc is not None and libc.malloc_trim(0))  # type: ignore[attr-defined]
+
+
+#: glibc's ``mallopt`` parameter for the size from which an allocation gets its own memory map.
+_M_MMAP_THRESHOLD = -3
+
+
+def map_large_allocations(threshold: int) -> bool:
+    """Give every C allocation of ``threshold`` bytes or more its own memory map (glibc); ``False`` where
+    unsupported.
+
+    By default glibc raises this threshold after each large free (up to 32 MiB), so after the first big
+    temporary, tensors of a few megabytes all come from one heap. A training step allocates thousands of
+    them with different lifetimes (checkpointed activations kept, their recomputed neighbours dropped), the
+    heap fragments and its resident size grows far beyond what is alive. Mapped allocations go back to the
+    system on free, at the price of fresh zeroed pages on each allocation. A fixed threshold also stops the
+    dynamic raise. Affects allocations made after the call, in the whole process.
+    """
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))  # type: ignore[attr-defined]
