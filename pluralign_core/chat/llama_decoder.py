@@ -220,7 +220,22 @@ class LlamaDecoder:
         """
         self._check_packed(model)
         self.model = model
+        kept = {name: groups for name, groups in self._adapters.items() if self._still_shared(name, groups)}
         self.refresh_adapters()
+        self._adapters.update(kept)
+
+    def _still_shared(self, adapter: str, groups: list[list[_LoraGroup | None]]) -> bool:
+        """Whether peft's weights of ``adapter`` are still views into its gathered ``groups`` (an adapter
+        replaced or deleted since has other tensors, or none)."""
+        storages = {
+            t.untyped_storage().data_ptr() for g in groups for x in g if x for t in (x.stacked_a_t, x.b_t)
+        }
+        lora = [
+            m.weight
+            for n, m in self.model.named_modules()
+            if n.endswith((f"lora_A.{adapter}", f"lora_B.{adapter}"))
+        ]
+        return bool(lora) and all(w.untyped_storage().data_ptr() in storages for w in lora)
 
     def _check_packed(self, model: Any) -> None:
         """Raise ``ValueError`` unless every projection of ``model`` still reads the packed weights (a
