@@ -52,3 +52,45 @@ def _cpuinfo_field(name: str) -> str:
     except OSError:
         pass
     return ""
+
+
+def _libc() -> object | None:
+    """glibc through ctypes, or ``None`` elsewhere (musl, macOS, Windows)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
+def release_free_memory() -> bool:
+    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``); ``False`` where unsupported.
+
+    torch frees a CPU tensor of a few hundred kilobytes into glibc's heap, which keeps the pages: after a
+    burst of short-lived tensors (loading weights, then replacing them) the process's resident set stays at
+    its high-water mark although the memory is free.
+    """
+    libc = _libc()
+    return bool(libc is not None and libc.malloc_trim(0))  # type: ignore[attr-defined]
+
+
+#: glibc's ``mallopt`` parameter for the size from which an allocation gets its own memory map.
+_M_MMAP_THRESHOLD = -3
+
+
+def map_large_allocations(threshold: int) -> bool:
+    """Give every C allocation of ``threshold`` bytes or more its own memory map (glibc); ``False`` where
+    unsupported.
+
+    By default glibc raises this threshold after each large free (up to 32 MiB), so after the first big
+    temporary, tensors of a few megabytes all come from one heap. A training step allocates thousands of
+    them with different lifetimes (checkpointed activations kept, their recomputed neighbours dropped), the
+    heap fragments and its resident size grows far beyond what is alive. Mapped allocations go back to the
+    system on free, at the price of fresh zeroed pages on each allocation. A fixed threshold also stops the
+    dynamic raise. Affects allocations made after the call, in the whole process.
+    """
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))  # type: ignore[attr-defined]

@@ -138,13 +138,17 @@ class _LoraGroup:
     """One adapter's LoRA factors for the projections that share an input.
 
     ``stacked_a_t`` holds the transposed ``A`` matrices of the adapted projections side by side;
-    ``scaled_b_t`` maps that low-rank vector onto the group's packed output: block ``i`` is
-    ``(scaling * B_i).T`` in projection ``i``'s columns, zero elsewhere. One ``addmm`` then adds every
-    projection's update.
+    ``b_t`` maps that low-rank vector onto the group's packed output: block ``i`` is ``B_i.T`` in
+    projection ``i``'s columns, zero elsewhere, and ``scaling`` is the adapter's ``alpha / r``. One
+    ``addmm`` then adds every projection's update. When the group's projections share one scaling (the
+    usual case), peft's own ``A`` and ``B`` weights become views into these two tensors, as the base
+    weights are views into the packed ones: an adapter then costs its LoRA weights once, not twice.
+    Otherwise ``b_t`` is a copy with each block scaled and ``scaling`` is 1.
     """
 
     stacked_a_t: Any
-    scaled_b_t: Any
+    b_t: Any
+    scaling: float
 
 
 class LlamaDecoder:
@@ -216,7 +220,22 @@ class LlamaDecoder:
         """
         self._check_packed(model)
         self.model = model
+        kept = {name: groups for name, groups in self._adapters.items() if self._still_shared(name, groups)}
         self.refresh_adapters()
+        self._adapters.update(kept)
+
+    def _still_shared(self, adapter: str, groups: list[list[_LoraGroup | None]]) -> bool:
+        """Whether peft's weights of ``adapter`` are still views into its gathered ``groups`` (an adapter
+        replaced or deleted since has other tensors, or none)."""
+        storages = {
+            t.untyped_storage().data_ptr() for g in groups for x in g if x for t in (x.stacked_a_t, x.b_t)
+        }
+        lora = [
+            m.weight
+            for n, m in self.model.named_modules()
+            if n.endswith((f"lora_A.{adapter}", f"lora_B.{adapter}"))
+        ]
+        return bool(lora) and all(w.untyped_storage().data_ptr() in storages for w in lora)
 
     def _check_packed(self, model: Any) -> None:
         """Raise ``ValueError`` unless every projection of ``model`` still reads the packed weights (a
@@ -266,6 +285,14 @@ class LlamaDecoder:
                 return f"the adapter changes {module_name}, which the lean decoder does not adapt"
         return None
 
+    def prepare_adapter(self, adapter: str) -> bool:
+        """Gather ``adapter``'s LoRA factors now (peft's weights become views into them); ``False`` when
+        the lean loop cannot run it."""
+        if self.adapter_unsupported_reason(adapter):
+            return False
+        self._lora_groups(adapter)
+        return True
+
     def _lora_groups(self, adapter: str) -> list[list[_LoraGroup | None]]:
         if adapter not in self._adapters:
             reason = self.adapter_unsupported_reason(adapter)
@@ -282,24 +309,36 @@ class LlamaDecoder:
         import torch
 
         with torch.no_grad():
-            a_blocks, b_blocks = [], []
             widths = [_base_linear(_projection(layer, name)).out_features for name in group]
+            adapted = []  # (lora_A, lora_B, scaling, first output column)
             for index, name in enumerate(group):
                 module = _projection(layer, name)
-                if adapter not in getattr(module, "lora_A", {}):
-                    continue
-                a = module.lora_A[adapter].weight
-                scaled_b = module.lora_B[adapter].weight * float(module.scaling[adapter])
-                block = torch.zeros((a.shape[0], sum(widths)), dtype=a.dtype)
-                start = sum(widths[:index])
-                block[:, start : start + widths[index]] = scaled_b.t()
-                a_blocks.append(a)
-                b_blocks.append(block)
-            if not a_blocks:
+                if adapter in getattr(module, "lora_A", {}):
+                    adapted.append(
+                        (
+                            module.lora_A[adapter].weight,
+                            module.lora_B[adapter].weight,
+                            float(module.scaling[adapter]),
+                            sum(widths[:index]),
+                        )
+                    )
+            if not adapted:
                 return None
-            return _LoraGroup(torch.cat(a_blocks).t().contiguous(), torch.cat(b_blocks).contiguous())
+            scalings = {scaling for _, _, scaling, _ in adapted}
+            shared = len(scalings) == 1
+            a_t = torch.cat([a.detach() for a, _, _, _ in adapted]).t().contiguous()
+            b_t = torch.zeros((a_t.shape[1], sum(widths)), dtype=a_t.dtype)
+            row = 0
+            for a, b, scaling, column in adapted:
+                rank, width = a.shape[0], b.shape[0]
+                block = b_t[row : row + rank, column : column + width]
+                block.copy_(b.detach().t() if shared else b.detach().t() * scaling)
+                if shared:
+                    a.data = a_t[:, row : row + rank].t()
+                    b.data = block.t()
+                row += rank
+            return _LoraGroup(a_t, b_t, scalings.pop() if shared else 1.0)
 
-    # ------------------------------------------------------------------------------------- forward
     def new_cache(self, length: int) -> list[tuple[Any, Any]]:
         """Key and value buffers for ``length`` positions, one pair per layer."""
         import torch
@@ -328,7 +367,7 @@ class LlamaDecoder:
             out = torch.mm(x, weight_t) if residual is None else torch.addmm(residual, x, weight_t)
         if lora is None:
             return out
-        return torch.addmm(out, torch.mm(x, lora.stacked_a_t), lora.scaled_b_t)
+        return torch.addmm(out, torch.mm(x, lora.stacked_a_t), lora.b_t, alpha=lora.scaling)
 
     def _norm(self, x: Any, scaled_weight: Any) -> Any:
         """RMSNorm as ``x * w * sqrt(d) / hypot(|x|, sqrt(eps * d))``: the same value as

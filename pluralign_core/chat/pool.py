@@ -2,19 +2,16 @@
 
 Why it is built this way:
 
-* **One base, many adapters.** Every chat model is the base model or a LoRA adapter trained on it. The base
-  weights are loaded once per base reference and wrapped in a peft ``PeftModel``; each adapter is added
-  with ``load_adapter(path, adapter_name=...)`` and selected with ``set_adapter`` before a reply, while
-  "base" runs inside ``with model.disable_adapter():``. Three models side by side therefore cost one base
-  plus a few megabytes of LoRA weights instead of three full copies.
+* **One base, many adapters.** The base weights are loaded once per base reference and wrapped in a peft
+  ``PeftModel``; each adapter is added with ``load_adapter`` and selected with ``set_adapter`` (the base runs
+  under ``disable_adapter()``). Three models cost one base plus each adapter's LoRA weights, held once.
 * **A lock per base.** Switching the active adapter mutates the shared model, so switch + generate happen
   under one ``threading.Lock``: several Streamlit sessions (or CLI threads) can chat at once and each reply
   comes from the model it asked for; they simply take turns.
 * **A lean decoding loop.** For Llama-architecture bases on the CPU (the embedded SmolLM2 among them),
   replies are decoded by :class:`~pluralign_core.chat.llama_decoder.LlamaDecoder`, which runs the same
-  arithmetic as ``generate`` with far fewer calls and applies LoRA adapters unmerged at almost no cost;
-  it is what makes 15 tokens/s per stream possible on a 2-core CPU. Other models, and adapters it cannot
-  run (DoRA, LoRA on embeddings …), use ``generate``; :meth:`ChatModelPool.decoding_path` says which.
+  arithmetic as ``generate`` with far fewer calls and applies LoRA adapters unmerged at almost no cost.
+  Other models and adapters it cannot run (DoRA …) use ``generate``; :meth:`~ChatModelPool.decoding_path`.
 * **Measured, not assumed.** The fastest path depends on the CPU: at a base's first load the pool times
   each (:mod:`~pluralign_core.chat.decoding_choice`, cached per CPU and model) and keeps the fastest;
   :meth:`ChatModelPool.decoding_note` says which path serves a model and why.
@@ -38,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from pluralign_core.hardware import release_free_memory
 from pluralign_core.models import base as base_models
 from pluralign_core.models.adapters import check_adapter_folder
 
@@ -283,13 +281,17 @@ class ChatModelPool:
                 from peft import PeftModel
 
                 check_adapter_folder(spec.adapter_path)
+                options = {"adapter_name": name, "low_cpu_mem_usage": True}  # no init-then-copy
                 if isinstance(base.model, PeftModel):
-                    base.model.load_adapter(spec.adapter_path, adapter_name=name)
+                    base.model.load_adapter(spec.adapter_path, **options)
                 else:
-                    base.model = PeftModel.from_pretrained(base.model, spec.adapter_path, adapter_name=name)
+                    base.model = PeftModel.from_pretrained(base.model, spec.adapter_path, **options)
                 base.model.eval()
                 base.adapters[name] = spec.adapter_path
                 self._attach_decoder(base)
+                for loaded in base.adapters if base.decoder is not None else ():
+                    base.decoder.prepare_adapter(loaded)  # peft's LoRA weights become the decoder's
+                release_free_memory()
         return base
 
     # ----------------------------------------------------------------------------- generation

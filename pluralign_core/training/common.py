@@ -5,10 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pluralign_core.hardware import has_native_bf16
+from pluralign_core.hardware import has_native_bf16, map_large_allocations
 from pluralign_core.training.config import RunConfig
 
 CHECKPOINT_DIR = "checkpoints"
+#: On the CPU, during the policy's forward pass, tensors from this size up get their own memory map
+#: (:func:`map_policy_forward_allocations`); ``None``: glibc's default throughout. Only where a tensor lives
+#: changes, never a value (tests/training/test_training.py checks).
+CPU_MMAP_THRESHOLD: int | None = 4 * 2**20
+#: The threshold outside the policy's forward: glibc's own ceiling for its dynamic threshold (64-bit).
+HEAP_MMAP_THRESHOLD = 32 * 2**20
 
 
 def seed_everything(seed: int) -> None:
@@ -39,6 +45,34 @@ def shrink_logprob_tiles(tokens: int = 1024, vocab: int = 8192) -> None:
         trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE = vocab
     if hasattr(chunked_logprob, "TOKEN_CHUNK_SIZE"):
         chunked_logprob.TOKEN_CHUNK_SIZE = tokens
+
+
+def map_policy_forward_allocations(model: Any) -> None:
+    """On the CPU, map tensors of :data:`CPU_MMAP_THRESHOLD` bytes and more while ``model`` runs a forward
+    pass with gradients (the policy's; the reference's runs without), glibc's heap elsewhere.
+
+    A SmolLM2 DPO step at batch 4 × 256 tokens allocates thousands of 4.7 MB hidden-state tensors. In the
+    policy's checkpointed forward the layer outputs kept for the backward pass sit between recomputable
+    temporaries of the same size, and glibc's heap fragmented to 2.9 GB peak RSS (about 1.6 GB is alive).
+    Mapping those allocations (:func:`~pluralign_core.hardware.map_large_allocations`) brings the peak to
+    2.1 GB; mapping them in the whole step too (1.8 GB), but each mapped allocation costs fresh zeroed
+    pages, and over the whole step that added about a quarter to its CPU time, in the forward alone under
+    a tenth.
+    """
+    import torch
+
+    if device_kind() != "cpu" or not CPU_MMAP_THRESHOLD:
+        return
+    threshold = CPU_MMAP_THRESHOLD
+
+    def before(module: Any, args: Any) -> None:
+        map_large_allocations(threshold if torch.is_grad_enabled() else HEAP_MMAP_THRESHOLD)
+
+    def after(module: Any, args: Any, output: Any) -> None:
+        map_large_allocations(HEAP_MMAP_THRESHOLD)
+
+    model.register_forward_pre_hook(before)
+    model.register_forward_hook(after)
 
 
 def resolve_precision(requested: str) -> str:

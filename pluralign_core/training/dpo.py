@@ -282,7 +282,7 @@ def build_trainer(
         extra.update(
             reference_cache=reference_cache_for(config, args), cache_prompt_length=config.max_prompt_length
         )
-    return trainer_class(weighted, config.cache_reference_logps)(
+    trainer = trainer_class(weighted, config.cache_reference_logps)(
         model=model,
         args=args,
         train_dataset=data,
@@ -292,6 +292,8 @@ def build_trainer(
         callbacks=callbacks,
         **extra,
     )
+    common.map_policy_forward_allocations(trainer.model)
+    return trainer
 
 
 def train(config: RunConfig, run_dir: Path, callbacks: list[Any] | None = None) -> tuple[Any, dict[str, Any]]:

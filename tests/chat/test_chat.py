@@ -81,6 +81,50 @@ def test_adapters_switch_on_one_shared_base_and_change_outputs(pool):
     assert set(loaded.model.peft_config) == {"a_kind", "a_blunt"}
 
 
+def _storages(module: torch.nn.Module) -> set[int]:
+    return {parameter.untyped_storage().data_ptr() for parameter in module.parameters()}
+
+
+def test_adapters_share_the_base_weights_and_hold_their_lora_weights_once(tiny_model_dir, adapters):
+    """Two adapted chat models read the very same base tensors, yet reply differently; each adapter's LoRA
+    weights are stored once: peft's ``lora_A``/``lora_B`` are views into the lean decoder's factors, and
+    peft's own forward on those views gives the logits a separate, untouched copy gives."""
+    from peft import PeftModel
+
+    pool = ChatModelPool(calibrate=False)
+    plain = ChatModelPool(lean_decoding=False)
+    for candidate in (pool, plain):
+        for name, path in adapters.items():
+            candidate.add(ChatModelSpec(name, name, str(tiny_model_dir), str(path)))
+    kind, blunt = pool.load("kind"), pool.load("blunt")
+    assert kind is blunt and len(pool.loaded_bases) == 1
+    model = kind.model
+    base_weights = {n: p.data_ptr() for n, p in model.named_parameters() if "lora_" not in n}
+    with model.disable_adapter():
+        assert {n: p.data_ptr() for n, p in model.named_parameters() if "lora_" not in n} == base_weights
+    assert pool.reply("kind", HELLO, GREEDY) != pool.reply("blunt", HELLO, GREEDY)
+    for name, adapter in (("kind", "a_kind"), ("blunt", "a_blunt")):
+        groups = kind.decoder._lora_groups(adapter)
+        decoder_storage = {
+            t.untyped_storage().data_ptr() for g in groups for x in g if x for t in (x.stacked_a_t, x.b_t)
+        }
+        lora = [
+            m
+            for n, m in model.named_modules()
+            if n.endswith(f"lora_A.{adapter}") or n.endswith(f"lora_B.{adapter}")
+        ]
+        assert lora and all(_storages(m) <= decoder_storage for m in lora), name
+    plain.load("blunt")
+    other = plain.load("kind").model
+    assert isinstance(model, PeftModel) and isinstance(other, PeftModel)
+    ids = pool.build_inputs(kind, HELLO, GREEDY)["input_ids"]
+    for adapter in ("a_kind", "a_blunt"):
+        model.set_adapter(adapter)
+        other.set_adapter(adapter)
+        with torch.no_grad():
+            torch.testing.assert_close(model(ids).logits, other(ids).logits, rtol=1e-5, atol=1e-5)
+
+
 def test_lean_decoding_gives_the_replies_generate_gives(pool, tiny_model_dir, adapters, tmp_path):
     """The pool decodes with the lean loop; switched off, it uses generate + peft, with the same replies.
     An adapter the lean loop cannot run (DoRA) falls back to generate and says so."""

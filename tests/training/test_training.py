@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -74,6 +77,46 @@ def test_grpo_run_with_reward_model(tiny_model_dir, tmp_path):
     assert 0.0 <= logs[-1]["reward_mean"] <= 1.0
     model = _reload_adapter(tiny_model_dir, tmp_path / "run" / "adapter")
     assert any(p.abs().sum() > 0 for name, p in model.named_parameters() if "lora_B" in name)
+
+
+_LOSSES_SCRIPT = """
+import json, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from pluralign_core.training import common
+from pluralign_core.training.config import RunConfig
+from pluralign_core.training.run import run_training
+mode, run_dir = sys.argv[1], Path(sys.argv[2])
+# the tiny model's tensors are far below the real threshold: map from 1 kB so that they move too
+common.CPU_MMAP_THRESHOLD = None if mode == "heap" else 1024
+status = run_training(run_dir)
+assert status["state"] == "completed", status
+events = [json.loads(line) for line in (run_dir / "trainer_log.jsonl").read_text().splitlines()]
+print(json.dumps([e["loss"] for e in events if e["event"] == "log" and "loss" in e]))
+"""
+
+
+def test_mapped_large_allocations_leave_the_losses_unchanged(tiny_model_dir, tmp_path):
+    """The CPU training memory setting (:data:`common.CPU_MMAP_THRESHOLD`) moves tensors out of glibc's
+    heap; each run in its own process (the setting is process-wide) logs exactly the same losses."""
+    prefs = make_preference_set(tmp_path / "prefs")
+    losses = {}
+    for mode in ("heap", "mapped"):
+        run_dir = tmp_path / mode
+        run_dir.mkdir()
+        config = tiny_run_config(tiny_model_dir, preference_set=str(prefs), max_steps=3, lora_dropout=0.1)
+        config.to_yaml(run_dir / "config.yaml")
+        done = subprocess.run(
+            [sys.executable, "-c", _LOSSES_SCRIPT, mode, str(run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        losses[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(losses["heap"]) == 3 and losses["mapped"] == losses["heap"]
 
 
 def _first_batch_loss(tiny_model_dir, tmp_path, name, **kwargs):
