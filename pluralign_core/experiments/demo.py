@@ -42,11 +42,13 @@ from typing import Any, ClassVar
 from pluralign_core import launcher, paths
 from pluralign_core.config_base import TextList, YamlConfig
 from pluralign_core.experiments.grid_config import GROUPS
+from pluralign_core.experiments.grid_pace import start_seconds
 from pluralign_core.experiments.unaligned_start import (
     TEACHING_LABEL,
     UnalignedStartConfig,
     build_unaligned_start,
     start_folder,
+    start_work,
 )
 from pluralign_core.models.base import EMBEDDED_MODEL
 from pluralign_core.progress import EtaClock, ProgressCallback, eta_text
@@ -59,7 +61,16 @@ LOG_FILE = "demo.log"
 MATRIX_CSV = "alignment_matrix.csv"
 MATRIX_JSON = "alignment_matrix.json"
 #: Share of the progress bar per step, from measured costs (SFT ≈ 220 s, each DPO run ≈ 150 s, matrix ≈ 60 s).
-WEIGHTS = {"start": 0.36, "adapters": 0.48, "rewards": 0.02, "matrix": 0.14}
+#: Expected seconds of the demo's parts after the start on 2 CPU cores (measured 2026-12-02; only their ratios
+#: matter): the bar advances with time, so its ETA is right whether the start is trained, shipped or built.
+PART_SECONDS = {"adapters": 240.0, "rewards": 10.0, "matrix": 100.0}
+
+
+def part_weights(work: str) -> dict[str, float]:
+    """Each part's share of the demo's bar; ``work`` is what the start still needs (:func:`start_work`)."""
+    seconds = {"start": start_seconds(work), **PART_SECONDS}
+    total = sum(seconds.values())
+    return {part: value / total for part, value in seconds.items()}
 
 
 class DemoError(RuntimeError):
@@ -170,6 +181,7 @@ def preference_set(store: Store, config: DemoConfig, group: str, folder: Path) -
     """The group's majority-vote pairs on the training prompts, exported for DPO; (folder, pairs)."""
     from pluralign_core.preferences import build as preferences
     from pluralign_core.preferences import export as preference_export
+    from pluralign_core.preferences.budget import one_pass
 
     if (folder / "config.yaml").exists() and (folder / "pairs.parquet").exists():
         import pandas as pd
@@ -184,7 +196,9 @@ def preference_set(store: Store, config: DemoConfig, group: str, folder: Path) -
         split="train",
         seed=config.seed,
     )
-    result = preferences.build_preferences(store, pref)
+    built = preferences.build_preferences(store, pref)
+    # the run reads max_steps × batch pairs once; the rest would only cost a reference pass (see budget)
+    result = one_pass(built, config.max_steps * config.batch_size, config.seed)
     if result.pairs.empty:
         raise DemoError(
             f"{group} raters give no {config.dimension} preference pairs on the training prompts of "
@@ -331,13 +345,15 @@ def run_demo(
     try:
         at = 0.0
         start_dir = Path(done.get("start", {}).get("model_dir", "/nonexistent"))
-        if not (start_dir / "config.json").exists():
-            part = _part(report, at, WEIGHTS["start"], "start")
+        built = (start_dir / "config.json").exists()
+        weights = part_weights("none" if built else start_work(store, config.start_config()))
+        if not built:
+            part = _part(report, at, weights["start"], "start")
             start_dir = _build_start_watched(steps, store, config.start_config(), part)
             done["start"] = {"model_dir": str(start_dir), "finished": time.time()}
-        at += WEIGHTS["start"]
+        at += weights["start"]
         report(at, f"unaligned start ready ({TEACHING_LABEL})")
-        width = WEIGHTS["adapters"] / len(config.groups)
+        width = weights["adapters"] / len(config.groups)
         adapters = done.setdefault("adapters", {})
         runs = folder / "runs"
         runs.mkdir(exist_ok=True)
@@ -364,7 +380,7 @@ def run_demo(
             at += width
             report(at, f"{group} adapter ready")
         done["rewards"] = _reward_models(store, config, done.get("rewards"))
-        at += WEIGHTS["rewards"]
+        at += weights["rewards"]
         report(at, "group reward models ready")
         if not (folder / MATRIX_JSON).exists():
             report(at, "likelihood matrix on held-out pairs")

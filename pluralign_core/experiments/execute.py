@@ -21,15 +21,13 @@ import yaml
 
 from pluralign_core.evaluation.config import EvaluationConfig
 from pluralign_core.experiments.grid_config import GridConfig
+from pluralign_core.experiments.grid_pace import grid_pace, start_share
 from pluralign_core.experiments.plan import GridCell, cell_from_state, reward_groups
 from pluralign_core.experiments.state import GridState, claim_grid, create_grid, load_grid, release_grid
 from pluralign_core.launcher import process_start_time
 from pluralign_core.progress import EtaClock, ProgressCallback, eta_text
 from pluralign_core.store.database import Store
 from pluralign_core.store.selection import RaterSelection
-
-#: Share of the progress bar for building the unaligned start (≈ 4 of a demo grid's ≈ 25 minutes).
-PREPARE_SHARE = 0.15
 
 CellExecutor = Callable[[Store, GridCell, GridState, ProgressCallback], dict[str, Any]]
 
@@ -60,8 +58,9 @@ def run_grid(
         state = create_grid(store, config, grid_id)
     executor = executor or execute_cell
     order = state.data["cell_order"]
-    # building the unaligned start is minutes of a demo grid's half hour: give it its share of the bar
-    prepare_share = PREPARE_SHARE if state.data["config"].get("start") == "unaligned" else 0.02
+    # the bar advances with expected time, so that the ETA extrapolated from it is right (see grid_pace)
+    pace = grid_pace([cell_from_state(state.cells[c]) for c in order], _start_work(store, state))
+    prepare_share = pace.prepare
 
     clock = EtaClock()
 
@@ -105,8 +104,7 @@ def run_grid(
             def cell_progress(
                 fraction: float, message: str, index: int = index, cell: GridCell = cell
             ) -> None:
-                done = (index + max(0.0, min(1.0, fraction))) / len(order)
-                report(prepare_share + (1 - prepare_share) * done, f"{cell.label}: {message}")
+                report(pace.fraction(index, fraction), f"{cell.label}: {message}")
 
             cell_progress(0.0, "starting")
             try:
@@ -152,21 +150,37 @@ def _register_grid(store: Store, state: GridState) -> None:
     )
 
 
+def _start_work(store: Store, state: GridState) -> str:
+    """What preparing the grid's start still takes (``"none"`` when it tunes from the instruct model)."""
+    config = state.data["config"]
+    if config.get("start") != "unaligned":
+        return "none"
+    from pluralign_core.experiments.plan import start_config
+    from pluralign_core.experiments.unaligned_start import start_work
+
+    return start_work(store, start_config(GridConfig.from_dict(config), state.data["dataset_id"]))
+
+
 def prepare_grid(store: Store, state: GridState, progress: ProgressCallback | None = None) -> None:
     """Everything the cells share: the unaligned start (when the grid tunes from it), the reward models."""
     config = state.data["config"]
     seconds = state.data.setdefault("prepare_seconds", {})
+    report = progress or (lambda fraction, message: None)
+    share = start_share(_start_work(store, state))
     if config.get("start") == "unaligned":
         from pluralign_core.experiments.plan import start_config
         from pluralign_core.experiments.unaligned_start import build_unaligned_start
 
         began = time.time()
         grid = GridConfig.from_dict(config)
-        folder = build_unaligned_start(store, start_config(grid, state.data["dataset_id"]), progress)
+        folder = build_unaligned_start(
+            store, start_config(grid, state.data["dataset_id"]), lambda f, m: report(share * f, m)
+        )
         state.data["start_model"] = str(folder)
         seconds["start"] = round(time.time() - began, 1)
         state.save()
     began = time.time()
+    report(share, "training the group reward models")
     prepare_reward_models(store, state)
     seconds["reward_models"] = round(time.time() - began, 1)
     state.save()
@@ -323,22 +337,12 @@ def build_preference_set(store: Store, cell: GridCell, dataset_id: str, folder: 
 
 
 def one_pass(result: Any, cell: GridCell) -> Any:
-    """The pairs one run reads exactly once: at most ``max_steps × batch``, drawn with the cell's seed.
-
-    A run of a few steps would otherwise see a different arbitrary slice of a large pair set in each design
-    cell; a random subset of the run's size means every cell sees each of its pairs once, and the seed
-    varies which pairs as well as the initialisation. The set's statistics keep describing all the pairs
-    and say how many were kept.
-    """
-    import dataclasses
+    """The pairs the cell's run reads exactly once: at most ``max_steps × batch``, drawn with the cell's
+    seed (:func:`pluralign_core.preferences.budget.one_pass` says why)."""
+    from pluralign_core.preferences.budget import one_pass as sample_one_pass
 
     capacity = int(cell.run.get("max_steps", 0)) * int(cell.run.get("per_device_train_batch_size", 1))
-    pairs = result.pairs
-    if capacity <= 0 or len(pairs) <= capacity:
-        return result
-    kept = pairs.sample(n=capacity, random_state=int(cell.run.get("seed", 0))).sort_index()
-    stats = {**result.stats, "pairs_built": len(pairs), "pairs_used": capacity}
-    return dataclasses.replace(result, pairs=kept.reset_index(drop=True), stats=stats)
+    return sample_one_pass(result, capacity, int(cell.run.get("seed", 0)))
 
 
 def build_prompt_set(store: Store, cell: GridCell, dataset_id: str, folder: Path) -> Path:

@@ -208,6 +208,26 @@ def card(config: UnalignedStartConfig, check: dict[str, Any], n_examples: int) -
     return "\n".join(lines) + "\n"
 
 
+def start_work(
+    store: Store, config: UnalignedStartConfig, bundle_root: Path | None = start_bundle.BUNDLE_DIR
+) -> str:
+    """What building this start still takes: ``"none"`` (built), ``"check"`` (merge and check an adapter
+    that exists or ships with the app) or ``"train"`` (the SFT run too); progress bars size by it."""
+    folder = start_folder(config)
+    if (folder / CHECK_FILE).exists() and (folder / MODEL_DIR).exists():
+        return "none"
+    if (folder / "run" / "adapter").exists():
+        return "check"
+    if bundle_root is not None:
+        try:
+            digest = start_bundle.examples_digest(sft_examples(store, config))
+        except UnalignedStartError:
+            return "train"  # the build itself reports why
+        if start_bundle.bundled_adapter(config.fingerprint(), digest, bundle_root) is not None:
+            return "check"
+    return "train"
+
+
 def build_unaligned_start(
     store: Store,
     config: UnalignedStartConfig,

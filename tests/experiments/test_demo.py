@@ -224,3 +224,11 @@ def test_the_start_s_sft_steps_move_the_progress_bar(pluralign_home, tiny_model_
     steps = demo.DemoSteps(build_start=slow_start)
     demo._build_start_watched(steps, None, config.start_config(), lambda f, m: seen.append((f, m)))
     assert (pytest.approx(0.05 + 0.7 * 20 / 50), "SFT step 20/50") in seen
+
+
+def test_a_group_s_pairs_are_sampled_to_what_its_run_reads(demo_store, tiny_model_dir, tmp_path) -> None:
+    """The demo's run reads max_steps × batch pairs; no more are exported (nor reference-scored)."""
+    config = tiny_config(tiny_model_dir)
+    folder, n_pairs = demo.preference_set(demo_store, config, "liberal", tmp_path / "liberal")
+    assert 0 < n_pairs <= config.max_steps * config.batch_size
+    assert len(pd.read_parquet(folder / "pairs.parquet")) == n_pairs
