@@ -63,7 +63,7 @@ MATRIX_JSON = "alignment_matrix.json"
 #: Share of the progress bar per step, from measured costs (SFT ≈ 220 s, each DPO run ≈ 150 s, matrix ≈ 60 s).
 #: Expected seconds of the demo's parts after the start on 2 CPU cores (measured 2026-12-02; only their ratios
 #: matter): the bar advances with time, so its ETA is right whether the start is trained, shipped or built.
-PART_SECONDS = {"adapters": 240.0, "rewards": 10.0, "matrix": 100.0}
+PART_SECONDS = {"adapters": 300.0, "rewards": 7.0, "matrix": 53.0}
 
 
 def part_weights(work: str) -> dict[str, float]:
