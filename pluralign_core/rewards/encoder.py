@@ -94,7 +94,11 @@ def _extract(model_ref: str, layer: int, pairs: list[tuple[str, str]]) -> np.nda
             attention[row, : len(tokens)] = 1
             answer[row, answer_start : len(tokens)] = 1.0
         with torch.inference_mode():
-            states = model(input_ids=ids, attention_mask=attention, output_hidden_states=True).hidden_states
+            # logits for the last position only: the features never read them, and projecting every token
+            # onto the 49,152-token vocabulary was about a fifth of the pass
+            states = model(
+                input_ids=ids, attention_mask=attention, output_hidden_states=True, logits_to_keep=1
+            ).hidden_states
         hidden = states[-1].float()
         pooled = (hidden * answer[:, :, None]).sum(1) / answer.sum(1, keepdim=True)
         for row, i in enumerate(batch):

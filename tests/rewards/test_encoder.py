@@ -68,3 +68,21 @@ def test_hidden_state_reward_model_trains_round_trips_and_has_a_card(store, tiny
 def test_unknown_feature_kind_is_refused():
     with pytest.raises(ValueError, match="features must be one of tfidf, hidden_states"):
         RewardModelConfig("d", "toxicity", features="bert")
+
+
+def test_features_skip_the_vocabulary_projection_and_equal_the_full_pass(pluralign_home, tiny_model_dir):
+    """The pass projects one position onto the vocabulary, and its pooled states equal a full forward's."""
+    import torch
+
+    model, tokenizer = encoder._load_encoder(str(tiny_model_dir), -1)
+    seen: list[tuple[int, ...]] = []
+    hook = model.lm_head.register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape)))
+    try:
+        fast = encoder._extract(str(tiny_model_dir), -1, [("Why are people rude?", "Of course, friend.")])
+    finally:
+        hook.remove()
+    assert seen and all(shape[1] == 1 for shape in seen)
+    tokens, start = encoder._render(tokenizer, "Why are people rude?", "Of course, friend.")
+    with torch.inference_mode():
+        full = model(input_ids=torch.tensor([tokens]), output_hidden_states=True).hidden_states[-1][0]
+    assert np.allclose(fast[0], full[start:].float().mean(0).numpy(), atol=1e-5)
