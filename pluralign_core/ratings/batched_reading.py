@@ -21,6 +21,7 @@ import csv
 import io
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,16 +137,22 @@ def _build(names: list[str], batches: Iterable[pd.DataFrame], limits: ImportLimi
     return {name: builder.build() for name, builder in builders.items()}, count
 
 
+def open_checked_parquet(data: bytes, problems: Problems, limits: ImportLimits) -> Any:
+    """The Parquet file opened with the import's limits checked from its footer and its header checked
+    (problems recorded); None when the header has problems. Raises :class:`ParquetRefused`."""
+    return open_parquet(
+        data,
+        max_rows=limits.max_rows,
+        max_expansion=limits.max_expansion,
+        expansion_floor=limits.expansion_floor,
+        header_ok=lambda names: _header_problems(names, problems),
+        pre_buffer=False,
+    )
+
+
 def _read_parquet(data: bytes, name: str, problems: Problems, limits: ImportLimits) -> CodedTable | None:
     try:
-        parquet = open_parquet(
-            data,
-            max_rows=limits.max_rows,
-            max_expansion=limits.max_expansion,
-            expansion_floor=limits.expansion_floor,
-            header_ok=lambda names: _header_problems(names, problems),
-            pre_buffer=False,
-        )
+        parquet = open_checked_parquet(data, problems, limits)
         if parquet is None:
             return None
         names = [str(c).strip() for c in parquet.schema_arrow.names]

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pluralign_core.ratings.batched_reading import _head, read_coded
+from pluralign_core.ratings.batched_reading import _head, open_checked_parquet, read_coded
 from pluralign_core.ratings.file_dispatch import FormatReaders, read_with
-from pluralign_core.ratings.parquet_file import ParquetRefused, open_parquet, record_batches
+from pluralign_core.ratings.parquet_file import ParquetRefused, record_batches
 from pluralign_core.ratings.reading import (
     ImportLimits,
     Problems,
@@ -26,7 +26,6 @@ from pluralign_core.ratings.reading import (
     Upload,
     _checked_size,
     _decode,
-    _header_problems,
     _read_csv,
     _read_folder,
     _read_jsonl,
@@ -81,14 +80,7 @@ def _parquet_head(
     data: bytes, name: str, rows: int, problems: Problems, limits: ImportLimits
 ) -> Table | None:
     try:
-        parquet = open_parquet(
-            data,
-            max_rows=limits.max_rows,
-            max_expansion=limits.max_expansion,
-            expansion_floor=limits.expansion_floor,
-            header_ok=lambda names: _header_problems(names, problems),
-            pre_buffer=False,
-        )
+        parquet = open_checked_parquet(data, problems, limits)
         if parquet is None:
             return None
         first = next(record_batches(parquet, rows, use_threads=False), None)
