@@ -10,8 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +18,7 @@ import pytest
 
 from pluralign_core import paths
 from pluralign_core.commands import app as app_command
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.browser.launch import running_app
 
 
 def _websocket_status(port: int, host_header: str) -> str:
@@ -43,36 +37,9 @@ def _websocket_status(port: int, host_header: str) -> str:
 @pytest.fixture(scope="module")
 def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """``pluralign app`` started from a folder without ``.streamlit/config.toml`` (as a user would)."""
-    home = tmp_path_factory.mktemp("security-home")
-    port = _free_port()
-    env = {**os.environ, "PLURALIGN_HOME": str(home / "home"), "HF_HUB_OFFLINE": "1"}
-    log = (home / "app.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pluralign_core.cli", "app", "--port", str(port)],
-        cwd=home,
-        env={**env, "PYTHONPATH": str(paths.REPO_ROOT)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, (home / "app.log").read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the app did not start within 90 s"
-                time.sleep(0.5)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    folder = tmp_path_factory.mktemp("security-home")
+    with running_app(folder / "home", timeout=90, cwd=folder, host=None) as url:
+        yield int(urllib.parse.urlsplit(url).port)
 
 
 def test_a_dns_rebinding_page_cannot_open_the_app_websocket(served_app: int):

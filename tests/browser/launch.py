@@ -58,10 +58,18 @@ def wait_for_health(url: str, process: subprocess.Popen, timeout: float = 120) -
 
 
 @contextmanager
-def running_app(home: Path, env: dict[str, str] | None = None, timeout: float = 120) -> Iterator[str]:
+def running_app(
+    home: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    *,
+    cwd: Path = REPO_ROOT,
+    host: str | None = "127.0.0.1",
+) -> Iterator[str]:
     """Start the app as ``make app`` does (``pluralign app``) on a free loopback port with its own
     ``PLURALIGN_HOME``; yields its URL and stops it (its whole process group) on exit. The log is
-    ``<home>/app.log``."""
+    ``<home>/app.log``. ``cwd`` is where it starts (another folder has no ``.streamlit/config.toml``);
+    ``host=None`` leaves the address to ``pluralign app``'s own default."""
     port = free_port()
     full_env = {
         **os.environ,
@@ -70,10 +78,14 @@ def running_app(home: Path, env: dict[str, str] | None = None, timeout: float = 
         "TRANSFORMERS_OFFLINE": "1",
         **(env or {}),
     }
+    if cwd != REPO_ROOT:
+        full_env["PYTHONPATH"] = str(REPO_ROOT)
+    address = [] if host is None else ["--host", host]
+    home.mkdir(parents=True, exist_ok=True)
     log = (home / "app.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "pluralign_core.cli", "app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO_ROOT,
+        [sys.executable, "-m", "pluralign_core.cli", "app", *address, "--port", str(port)],
+        cwd=cwd,
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,

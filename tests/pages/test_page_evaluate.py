@@ -4,10 +4,9 @@ read the results and the relative change; cancel one; a broken adapter is refuse
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from pluralign_core import paths
@@ -20,14 +19,10 @@ from tests.factories import tiny_bundle
 
 
 @pytest.fixture(autouse=True)
-def _page_settings(bare_app, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """One torch thread here and in the evaluation processes (restored afterwards for later tests)."""
+def _page_settings(one_torch_thread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One torch thread here (``one_torch_thread``) and in the evaluation processes."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("PLURALIGN_STEP_DELAY", "0.5")  # a visible progress bar between the steps
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture
