@@ -59,7 +59,8 @@ def run_grid(
     executor = executor or execute_cell
     order = state.data["cell_order"]
     # the bar advances with expected time, so that the ETA extrapolated from it is right (see grid_pace)
-    pace = grid_pace([cell_from_state(state.cells[c]) for c in order], _start_work(store, state))
+    start_work = _start_work(store, state)
+    pace = grid_pace([cell_from_state(state.cells[c]) for c in order], start_work)
     prepare_share = pace.prepare
 
     clock = EtaClock()
@@ -91,7 +92,12 @@ def run_grid(
     try:
         report(0.0, "preparing the start model and the reward models")
         if prepare is None:
-            prepare_grid(store, state, lambda f, m: report(prepare_share * f, f"preparing: {m}"))
+            prepare_grid(
+                store,
+                state,
+                lambda f, m: report(prepare_share * f, f"preparing: {m}"),
+                start_work=start_work,
+            )
         else:
             prepare(store, state)
         for index, cell_id in enumerate(order):
@@ -161,12 +167,22 @@ def _start_work(store: Store, state: GridState) -> str:
     return start_work(store, start_config(GridConfig.from_dict(config), state.data["dataset_id"]))
 
 
-def prepare_grid(store: Store, state: GridState, progress: ProgressCallback | None = None) -> None:
-    """Everything the cells share: the unaligned start (when the grid tunes from it), the reward models."""
+def prepare_grid(
+    store: Store,
+    state: GridState,
+    progress: ProgressCallback | None = None,
+    *,
+    start_work: str | None = None,
+) -> None:
+    """Everything the cells share: the unaligned start (when the grid tunes from it), the reward models.
+
+    ``start_work`` (:func:`~pluralign_core.experiments.unaligned_start.start_work`) sizes the start's share
+    of ``progress``; the caller passes it when it has worked it out already.
+    """
     config = state.data["config"]
     seconds = state.data.setdefault("prepare_seconds", {})
     report = progress or (lambda fraction, message: None)
-    share = start_share(_start_work(store, state))
+    share = start_share(start_work or _start_work(store, state))
     if config.get("start") == "unaligned":
         from pluralign_core.experiments.plan import start_config
         from pluralign_core.experiments.unaligned_start import build_unaligned_start
