@@ -165,3 +165,28 @@ def test_batched_left_padded_logprobs_equal_one_row_at_a_time(tiny_model_dir):
         logits = model(input_ids=torch.tensor([ids])).logits[0, :-1]
         manual = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:])[:, None])[start - 1 :].mean()
     assert batched[1] == pytest.approx(float(manual), abs=1e-5)
+
+
+def _manual_logprob(model, tokenizer, prompt: str, answer: str) -> float:
+    """One row, no padding, no cache: the definition the shared-prompt path must reproduce."""
+    with torch.inference_mode():
+        ids, start = _conversation_ids(tokenizer, prompt, answer, 160)
+        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1]
+        return float(torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:])[:, None])[start - 1 :].mean())
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_answers_sharing_a_prompt_score_as_if_each_ran_alone(tiny_model_dir, batch_size):
+    """Several answers per prompt (in mixed order, prompts of different lengths, an empty answer, which still has the turn's end tokens): the prompt's
+    keys and values computed once and copied to each answer give every row its own one-row value."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    long_prompt = "Why are some people so rude and loud today, and what should I do?"
+    prompts = ["Hi?", long_prompt, "Hi?", "Sad?", long_prompt, "Hi?", long_prompt]
+    answers = [CHOSEN, "No.", REJECTED, CHOSEN + " " + REJECTED, CHOSEN, "", REJECTED + " " + CHOSEN]
+    scored = answer_logprobs(model, tokenizer, prompts, answers, batch_size=batch_size)
+    for row, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
+        assert scored[row] == pytest.approx(_manual_logprob(model, tokenizer, prompt, answer), abs=1e-5)
+    assert len(set(np.round(scored, 4))) == len(prompts)
