@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages._frame import dataset_sidebar
+from pages._frame import dataset_sidebar, require_access
 
 st.set_page_config(page_title="pluralign", page_icon=":material/diversity_3:", layout="wide")
 
@@ -18,6 +18,7 @@ PAGES = [
     st.Page("pages/chat.py", title="Chat", icon=":material/forum:"),
 ]
 
+require_access()
 navigation = st.navigation(PAGES)
 dataset_sidebar()
 navigation.run()

@@ -47,6 +47,29 @@ def switch_dataset(dataset_id: str | None) -> None:
     st.session_state[PENDING_DATASET] = dataset_id
 
 
+ACCESS_GRANTED = "access_granted"
+
+
+def require_access() -> None:
+    """Stop the run unless this session presented the server's access token (only a non-loopback server
+    has one: :mod:`pluralign_core.access_token`). The token is checked once per browser session."""
+    import os
+
+    from pluralign_core import access_token
+
+    expected = os.environ.get(access_token.TOKEN_ENV)
+    if not expected or st.session_state.get(ACCESS_GRANTED):
+        return
+    if access_token.accepts(expected, st.query_params.get(access_token.QUERY_PARAMETER)):
+        st.session_state[ACCESS_GRANTED] = True
+        return
+    st.error(
+        "This pluralign server needs its access token. Open the link that `pluralign app` printed when it "
+        "started (it ends in `?token=…`)."
+    )
+    st.stop()
+
+
 def dataset_sidebar() -> None:
     """Sidebar picker for the active dataset, shared by all pages."""
     store = get_store()

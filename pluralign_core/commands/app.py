@@ -6,7 +6,8 @@ the loopback names). Binding to 127.0.0.1 alone does not stop DNS rebinding: a w
 ``Origin`` with ``Host`` — both of which that page controls — so it could drive every widget. With an
 allow-list the rebinding page's ``Host: evil.example`` is refused. To share the app on a network, listen
 on another address and name the host names people will type: ``pluralign app --host 0.0.0.0
---allowed-host myserver.lan``.
+--allowed-host myserver.lan``. On a non-loopback address the app also requires an access token
+(:mod:`pluralign_core.access_token`), printed as part of the link to open.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import os
 import sys
 
+from pluralign_core import access_token
 from pluralign_core.paths import REPO_ROOT
 
 HELP = "Start the web app (listens on 127.0.0.1 and accepts only loopback host names unless told otherwise)."
@@ -32,6 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="also accept browsers that reach the app under this host name (repeatable; needed to share it "
         "on a network, e.g. --host 0.0.0.0 --allowed-host myserver.lan). Loopback names are always allowed.",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="the access token a non-loopback server requires (default: a random one, printed in the link)",
+    )
+    parser.add_argument(
+        "--no-token",
+        action="store_true",
+        help="serve a non-loopback address without an access token: anyone who reaches the port can read the "
+        "ratings and demographics and drive every page",
     )
 
 
@@ -85,6 +98,16 @@ def run(args: argparse.Namespace) -> int:
     from streamlit.web import cli as streamlit_cli
 
     os.umask(0o077)
+    token = access_token.server_token(
+        args.host, getattr(args, "token", None), disabled=bool(getattr(args, "no_token", False))
+    )
+    if token:
+        os.environ[access_token.TOKEN_ENV] = token
+    else:
+        os.environ.pop(access_token.TOKEN_ENV, None)
+        if not access_token.is_loopback(args.host):
+            print(f"warning: {args.host} is not a loopback address and --no-token is set", file=sys.stderr)
+    print(f"pluralign: open {access_token.share_link(args.host, args.port, token)}", flush=True)
     PagesManager.uses_pages_directory = False
     sys.argv = ["streamlit", *streamlit_arguments(args.host, args.port, getattr(args, "allowed_host", []))]
     return int(streamlit_cli.main(standalone_mode=False) or 0)
