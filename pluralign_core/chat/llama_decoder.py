@@ -137,18 +137,19 @@ class _LayerWeights:
 class _LoraGroup:
     """One adapter's LoRA factors for the projections that share an input.
 
-    ``stacked_a_t`` holds the transposed ``A`` matrices of the adapted projections side by side;
-    ``b_t`` maps that low-rank vector onto the group's packed output: block ``i`` is ``B_i.T`` in
-    projection ``i``'s columns, zero elsewhere, and ``scaling`` is the adapter's ``alpha / r``. One
-    ``addmm`` then adds every projection's update. When the group's projections share one scaling (the
-    usual case), peft's own ``A`` and ``B`` weights become views into these two tensors, as the base
-    weights are views into the packed ones: an adapter then costs its LoRA weights once, not twice.
-    Otherwise ``b_t`` is a copy with each block scaled and ``scaling`` is 1.
+    ``stacked_a_t`` holds the transposed ``A`` matrices of the adapted projections side by side, so one
+    product gives every projection's low-rank vector; ``blocks`` then add each projection's update into
+    its own output columns: ``(first low-rank column, rank, first output column, B.T, scaling)``. Each
+    ``B.T`` is a ``[rank, width]`` piece of one buffer, ``b_storage``. peft's own ``A`` and ``B`` weights
+    become views into these tensors, as the base weights are views into the packed ones: an adapter costs
+    its LoRA weights once, not twice, and nothing more (a block-diagonal ``B`` for the whole group, as
+    before 2026-12-02, held zeros for every other projection's columns: about half again the adapter's
+    size).
     """
 
     stacked_a_t: Any
-    b_t: Any
-    scaling: float
+    b_storage: Any
+    blocks: tuple[tuple[int, int, int, Any, float], ...]
 
 
 class LlamaDecoder:
@@ -228,7 +229,11 @@ class LlamaDecoder:
         """Whether peft's weights of ``adapter`` are still views into its gathered ``groups`` (an adapter
         replaced or deleted since has other tensors, or none)."""
         storages = {
-            t.untyped_storage().data_ptr() for g in groups for x in g if x for t in (x.stacked_a_t, x.b_t)
+            t.untyped_storage().data_ptr()
+            for g in groups
+            for x in g
+            if x
+            for t in (x.stacked_a_t, x.b_storage)
         }
         lora = [
             m.weight
@@ -324,20 +329,18 @@ class LlamaDecoder:
                     )
             if not adapted:
                 return None
-            scalings = {scaling for _, _, scaling, _ in adapted}
-            shared = len(scalings) == 1
             a_t = torch.cat([a.detach() for a, _, _, _ in adapted]).t().contiguous()
-            b_t = torch.zeros((a_t.shape[1], sum(widths)), dtype=a_t.dtype)
-            row = 0
+            b_storage = torch.cat([b.detach().t().reshape(-1) for _, b, _, _ in adapted])
+            blocks = []
+            row = offset = 0
             for a, b, scaling, column in adapted:
                 rank, width = a.shape[0], b.shape[0]
-                block = b_t[row : row + rank, column : column + width]
-                block.copy_(b.detach().t() if shared else b.detach().t() * scaling)
-                if shared:
-                    a.data = a_t[:, row : row + rank].t()
-                    b.data = block.t()
-                row += rank
-            return _LoraGroup(a_t, b_t, scalings.pop() if shared else 1.0)
+                b_t = b_storage[offset : offset + rank * width].view(rank, width)
+                a.data = a_t[:, row : row + rank].t()
+                b.data = b_t.t()
+                blocks.append((row, rank, column, b_t, scaling))
+                row, offset = row + rank, offset + rank * width
+            return _LoraGroup(a_t, b_storage, tuple(blocks))
 
     def new_cache(self, length: int) -> list[tuple[Any, Any]]:
         """Key and value buffers for ``length`` positions, one pair per layer."""
@@ -367,7 +370,10 @@ class LlamaDecoder:
             out = torch.mm(x, weight_t) if residual is None else torch.addmm(residual, x, weight_t)
         if lora is None:
             return out
-        return torch.addmm(out, torch.mm(x, lora.stacked_a_t), lora.b_t, alpha=lora.scaling)
+        low_rank = torch.mm(x, lora.stacked_a_t)
+        for row, rank, column, b_t, scaling in lora.blocks:
+            out[:, column : column + b_t.shape[1]].addmm_(low_rank[:, row : row + rank], b_t, alpha=scaling)
+        return out
 
     def _norm(self, x: Any, scaled_weight: Any) -> Any:
         """RMSNorm as ``x * w * sqrt(d) / hypot(|x|, sqrt(eps * d))``: the same value as

@@ -87,7 +87,8 @@ def _storages(module: torch.nn.Module) -> set[int]:
 
 def test_adapters_share_the_base_weights_and_hold_their_lora_weights_once(tiny_model_dir, adapters):
     """Two adapted chat models read the very same base tensors, yet reply differently; each adapter's LoRA
-    weights are stored once: peft's ``lora_A``/``lora_B`` are views into the lean decoder's factors, and
+    weights are stored once: peft's ``lora_A``/``lora_B`` are views into the lean decoder's factors, which
+    hold nothing else, and
     peft's own forward on those views gives the logits a separate, untouched copy gives."""
     from peft import PeftModel
 
@@ -105,8 +106,9 @@ def test_adapters_share_the_base_weights_and_hold_their_lora_weights_once(tiny_m
     assert pool.reply("kind", HELLO, GREEDY) != pool.reply("blunt", HELLO, GREEDY)
     for name, adapter in (("kind", "a_kind"), ("blunt", "a_blunt")):
         groups = kind.decoder._lora_groups(adapter)
+        gathered = [x for g in groups for x in g if x is not None]
         decoder_storage = {
-            t.untyped_storage().data_ptr() for g in groups for x in g if x for t in (x.stacked_a_t, x.b_t)
+            t.untyped_storage().data_ptr() for x in gathered for t in (x.stacked_a_t, x.b_storage)
         }
         lora = [
             m
@@ -114,6 +116,11 @@ def test_adapters_share_the_base_weights_and_hold_their_lora_weights_once(tiny_m
             if n.endswith(f"lora_A.{adapter}") or n.endswith(f"lora_B.{adapter}")
         ]
         assert lora and all(_storages(m) <= decoder_storage for m in lora), name
+        # and the decoder holds nothing more than those weights (no zero padding between projections)
+        decoder_bytes = sum(
+            t.untyped_storage().nbytes() for x in gathered for t in (x.stacked_a_t, x.b_storage)
+        )
+        assert decoder_bytes == sum(m.weight.numel() * m.weight.element_size() for m in lora), name
     plain.load("blunt")
     other = plain.load("kind").model
     assert isinstance(model, PeftModel) and isinstance(other, PeftModel)
