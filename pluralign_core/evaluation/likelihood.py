@@ -78,101 +78,44 @@ def answer_logprobs(
 ) -> np.ndarray:
     """Mean log-probability per answer token of each ``answers[i]`` as the reply to ``prompts[i]``.
 
-    Answers to the same prompt share one pass over it: the prompt (with SmolLM2's default system turn, about
-    half of every row's tokens) is run once, its keys and values are copied to each of its answers, and the
-    answers then run on top of them. Prompts go in chunks of whole prompts with at most ``batch_size``
-    answers (a prompt with more answers is a chunk of its own), shortest prompts first. Prompts are padded
-    on the left and answers on the right, with position ids that skip the padding; the vocabulary
-    projection (the most costly part on SmolLM2's 49,152 tokens) runs over answer tokens only.
+    Answers to the same prompt share one pass over it
+    (:func:`~pluralign_core.models.shared_prompts.answers_on_shared_prompts`: with SmolLM2's default system
+    turn the prompt is about half of every row's tokens); chunks hold at most ``batch_size`` answers. The
+    vocabulary projection (the most costly part on SmolLM2's 49,152 tokens) runs over answer tokens only.
     """
+    import torch
+
+    from pluralign_core.models.shared_prompts import answers_on_shared_prompts
+
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
     encoded = [
         _conversation_ids(tokenizer, p, a, max_answer_tokens) for p, a in zip(prompts, answers, strict=True)
     ]
-    by_prompt: dict[tuple[int, ...], list[int]] = {}
-    for row, (ids, answer_start) in enumerate(encoded):
-        by_prompt.setdefault(tuple(ids[:answer_start]), []).append(row)
-    chunks: list[list[tuple[tuple[int, ...], list[int]]]] = [[]]
-    for prefix, rows in sorted(by_prompt.items(), key=lambda item: len(item[0])):
-        if chunks[-1] and sum(len(r) for _, r in chunks[-1]) + len(rows) > batch_size:
-            chunks.append([])
-        chunks[-1].append((prefix, rows))
     out = np.full(len(encoded), np.nan)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     was_training = model.training
     model.eval()
     try:
+        chunks = answers_on_shared_prompts(
+            model,
+            [ids[:start] for ids, start in encoded],
+            [ids[start:] for ids, start in encoded],
+            pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+            batch_size=batch_size,
+            logits=True,
+        )
         for chunk in chunks:
-            if chunk:
-                _score_chunk(model, chunk, encoded, pad_id, out)
+            # the prompt's last position predicts an answer's first token, the answer's positions the rest
+            logits = torch.cat([chunk.first_logits[:, None], chunk.logits[:, :-1]], dim=1).float()
+            token_lp = torch.log_softmax(logits, dim=-1).gather(-1, chunk.ids.to(logits.device)[..., None])
+            token_lp = token_lp.squeeze(-1).cpu() * chunk.mask
+            lengths = chunk.mask.sum(-1)
+            for index, row in enumerate(chunk.rows):
+                if lengths[index]:
+                    out[row] = float(token_lp[index].sum() / lengths[index])
     finally:
         model.train(was_training)
     return out
-
-
-def _cache_argument(model: Any) -> str:
-    """The forward argument that takes a key/value cache: ``cache`` in recent transformers 5, before that
-    ``past_key_values``."""
-    import inspect
-
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT wrapper's **kwargs
-    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
-
-
-def _score_chunk(
-    model: Any,
-    chunk: list[tuple[tuple[int, ...], list[int]]],
-    encoded: list[tuple[list, int]],
-    pad_id: int,
-    out: np.ndarray,
-) -> None:
-    """Score the answers of ``chunk`` (prompt ids and the rows answering it) into ``out``."""
-    import torch
-
-    device = next(model.parameters()).device
-    width = max(len(prefix) for prefix, _ in chunk)
-    prefix_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-    prefix_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-    for index, (prefix, _) in enumerate(chunk):
-        prefix_ids[index, width - len(prefix) :] = torch.tensor(prefix)
-        prefix_mask[index, width - len(prefix) :] = 1
-    owner = torch.tensor([index for index, (_, rows) in enumerate(chunk) for _ in rows])
-    rows = [row for _, members in chunk for row in members]
-    answers = [encoded[row][0][encoded[row][1] :] for row in rows]
-    longest = max(len(answer) for answer in answers)
-    if longest == 0:
-        return
-    answer_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
-    answer_mask = torch.zeros((len(rows), longest), dtype=torch.long)
-    for index, answer in enumerate(answers):
-        answer_ids[index, : len(answer)] = torch.tensor(answer, dtype=torch.long)
-        answer_mask[index, : len(answer)] = 1
-    with torch.inference_mode():
-        prompt_pass = model(
-            input_ids=prefix_ids.to(device),
-            attention_mask=prefix_mask.to(device),
-            position_ids=(prefix_mask.cumsum(-1) - 1).clamp(min=0).to(device),
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        cache = getattr(prompt_pass, "cache", None) or prompt_pass.past_key_values
-        cache.batch_select_indices(owner.to(device))
-        positions = prefix_mask.sum(-1)[owner, None] + torch.arange(longest)
-        answer_pass = model(
-            input_ids=answer_ids.to(device),
-            attention_mask=torch.cat([prefix_mask[owner], answer_mask], dim=-1).to(device),
-            position_ids=positions.to(device),
-            use_cache=True,
-            **{_cache_argument(model): cache},
-        )
-        # the prompt's last position predicts each answer's first token, the answer's own positions the rest
-        logits = torch.cat([prompt_pass.logits[owner.to(device), -1:], answer_pass.logits[:, :-1]], dim=1)
-        token_lp = torch.log_softmax(logits.float(), dim=-1).gather(-1, answer_ids.to(device)[..., None])
-    token_lp = token_lp.squeeze(-1).cpu()
-    for index, answer in enumerate(answers):
-        if answer:
-            out[rows[index]] = float(token_lp[index, : len(answer)].mean())
 
 
 class LogprobCache:

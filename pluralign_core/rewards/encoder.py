@@ -74,37 +74,26 @@ def _render(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], int]:
 
 
 def _extract(model_ref: str, layer: int, pairs: list[tuple[str, str]]) -> np.ndarray:
-    import torch
+    """Pooled hidden states of each (prompt, answer); answers to one prompt share one pass over it
+    (:func:`~pluralign_core.models.shared_prompts.answers_on_shared_prompts`)."""
+    from pluralign_core.models.shared_prompts import answers_on_shared_prompts
 
     model, tokenizer = _load_encoder(model_ref, layer)
     rendered = [_render(tokenizer, p, a) for p, a in pairs]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    out = []
-    order = np.argsort([len(ids) for ids, _ in rendered])  # similar lengths per batch: less padding
-    vectors: dict[int, np.ndarray] = {}
-    for start in range(0, len(order), BATCH_SIZE):
-        batch = [int(i) for i in order[start : start + BATCH_SIZE]]
-        width = max(len(rendered[i][0]) for i in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        answer = torch.zeros((len(batch), width), dtype=torch.float32)
-        for row, i in enumerate(batch):
-            tokens, answer_start = rendered[i]
-            ids[row, : len(tokens)] = torch.tensor(tokens)
-            attention[row, : len(tokens)] = 1
-            answer[row, answer_start : len(tokens)] = 1.0
-        with torch.inference_mode():
-            # logits for the last position only: the features never read them, and projecting every token
-            # onto the 49,152-token vocabulary was about a fifth of the pass
-            states = model(
-                input_ids=ids, attention_mask=attention, output_hidden_states=True, logits_to_keep=1
-            ).hidden_states
-        hidden = states[-1].float()
-        pooled = (hidden * answer[:, :, None]).sum(1) / answer.sum(1, keepdim=True)
-        for row, i in enumerate(batch):
-            vectors[i] = pooled[row].numpy().astype(np.float64)
-    out = [vectors[i] for i in range(len(pairs))]
-    return np.stack(out)
+    out = np.full((len(pairs), int(model.config.hidden_size)), np.nan)
+    chunks = answers_on_shared_prompts(
+        model,
+        [ids[:start] for ids, start in rendered],
+        [ids[start:] for ids, start in rendered],
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        batch_size=BATCH_SIZE,
+        hidden=True,
+    )
+    for chunk in chunks:
+        mask = chunk.mask.to(chunk.hidden.device, dtype=chunk.hidden.dtype)[:, :, None]
+        pooled = (chunk.hidden.float() * mask).sum(1) / mask.sum(1)
+        out[chunk.rows] = pooled.cpu().numpy().astype(np.float64)
+    return out
 
 
 def hidden_state_vectors(
