@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages._frame import dataset_sidebar, require_access
+from pluralign_core.run_timing import timed_run
 
 st.set_page_config(page_title="pluralign", page_icon=":material/diversity_3:", layout="wide")
 
@@ -20,5 +21,6 @@ PAGES = [
 
 require_access()
 navigation = st.navigation(PAGES)
-dataset_sidebar()
-navigation.run()
+with timed_run(navigation.url_path or "home"):  # logged only when PLURALIGN_RUN_LOG is set
+    dataset_sidebar()
+    navigation.run()

@@ -14,6 +14,14 @@ starts the rerun (or from the page request). Errors are exception
 boxes on a page and timeouts. After the app is stopped, the store is opened again to check that no data
 was lost: the default dataset's row counts are unchanged and the import landed complete.
 
+What the server is responsible for is reported apart from what the browser sees: the app runs with
+``PLURALIGN_RUN_LOG`` (:mod:`pluralign_core.run_timing`), so every run of the Explore script logs its server
+wall time and the CPU its thread used, and :class:`bench.process_cpu.CpuByRole` sums the CPU seconds the
+server, its jobs, the Chromiums and the bench itself used while the sessions ran. A render time far above
+the server's run time is time spent after the script (sending, the browser drawing), or waiting for a CPU
+that the browsers on the same cores hold — ten Chromiums beside the app are this bench's, not a real
+deployment's, where each user's browser runs on their own machine.
+
 Run: ``python -m bench.bench_concurrent_sessions [--sessions 10 --rounds 3]``; a smoke run is
 ``--sessions 2 --rounds 1``.
 """
@@ -31,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.process_cpu import ROLES, CpuByRole
 from bench.results import Figure, emit, machine_line
 from pluralign_core.paths import REPO_ROOT
 
@@ -250,6 +259,18 @@ def _counted(target, outcome: Outcome, *args) -> threading.Thread:
     return threading.Thread(target=body, name=outcome.name, daemon=True)
 
 
+def server_figures(runs: list[dict], label: str) -> None:
+    """p50/p95 of the Explore script's server wall time and thread CPU time per run, from the run log."""
+    explore = [r for r in runs if r["page"] == "explore"]
+    early = sum(r["outcome"] != "finished" for r in explore)
+    print(f"server: {len(explore)} Explore runs logged ({early} ended early: a rerun or a stop)")
+    for measure, name in (("wall_s", "wall"), ("cpu_s", "thread CPU")):
+        values = np.array([r[measure] for r in explore])
+        for q in (50, 95) if values.size else ():
+            value = round(float(np.percentile(values, q)), 2)
+            emit(Figure(BENCH, f"Explore server run {name} p{q}, {label}", value, "s"))
+
+
 def dataset_counts(home: Path) -> pd.DataFrame:
     from pluralign_core.store.database import Store
 
@@ -273,6 +294,7 @@ def main() -> int:
     home = workdir / "home"
     os.environ["PLURALIGN_HOME"] = str(home)
     from pluralign_core.paths import db_path
+    from pluralign_core.run_timing import RUN_LOG_ENV, read_run_log
     from pluralign_core.store.bootstrap import ensure_default_dataset
     from pluralign_core.store.database import Store
     from tests.browser.launch import running_app
@@ -287,7 +309,12 @@ def main() -> int:
 
     outcomes: list[Outcome] = []
     threads: list[threading.Thread] = []
-    with running_app(home, {"PLURALIGN_BASE_MODEL": str(model)}) as url:
+    run_log = workdir / "page_runs.jsonl"
+    app_env = {"PLURALIGN_BASE_MODEL": str(model), RUN_LOG_ENV: str(run_log)}
+    cpu = CpuByRole()
+    with running_app(home, app_env) as url:
+        cpu.start()
+        began = time.monotonic()
         for i in range(sessions):
             outcome = Outcome(f"explore-{i}")
             outcomes.append(outcome)
@@ -310,6 +337,9 @@ def main() -> int:
         for thread in threads:
             thread.join(timeout=args.timeout + 120)
         stuck = [t.name for t in threads if t.is_alive()]
+        elapsed = time.monotonic() - began
+        cpu.sample()
+    cpu_seconds = cpu.stop()
     for name in stuck:
         next(o for o in outcomes if o.name == name).errors.append("timeout: the session never ended")
 
@@ -352,6 +382,11 @@ def main() -> int:
             )
     emit(Figure(BENCH, "errors (exceptions, timeouts)", len(errors), "count", target="0", met=not errors))
     emit(Figure(BENCH, "datasets with data lost", len(lost), "count", target="0", met=not lost))
+    server_figures(read_run_log(run_log), label)
+    cores = os.cpu_count() or 1
+    print(f"the sessions ran {elapsed:.0f} s on {cores} cores ({elapsed * cores:.0f} core-seconds)")
+    for role in ROLES:
+        emit(Figure(BENCH, f"CPU seconds used by the {role}, {label}", cpu_seconds[role], "s"))
     print(f"app log: {home / 'app.log'}")
     return 0
 

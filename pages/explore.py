@@ -30,6 +30,7 @@ from pluralign_core.store.selection import RaterSelection
 NONE = "(none)"
 DEFAULT_DATASET_ID = "default-simulated"
 PROMPT_FILTER_LABELS = {"language": "Prompt language", "topic": "Prompt topic", "split": "Prompt split"}
+TABS = ("Group means", "Answer distribution", "% differences", "Mixed model", "Agreement")
 CORRECTIONS = {"holm": "Holm (family-wise)", "bh": "Benjamini–Hochberg (FDR)", "none": "none"}
 
 
@@ -361,98 +362,107 @@ reference = st.selectbox(
     f"{DEFINITION}.",
 )
 
+# Only the open tab's statistics are computed and sent: a rerun (an attribute change, a new session) does
+# one tab's work instead of five, and switching tabs reruns the page with the others' results cached.
 tab_means, tab_likert, tab_diff, tab_model, tab_agree = st.tabs(
-    ["Group means", "Answer distribution", "% differences", "Mixed model", "Agreement"]
+    list(TABS), key="explore_tab", on_change="rerun"
 )
 
 with tab_means:
-    _small_warning(means, min_raters)
-    fig = means_chart(means, dim_labels, labels.get(attribute, attribute), info.scale)
-    show_chart(fig, f"group_means_{attribute}", key="chart_means", html=False)
-    if display.clip_to_scale(means, info.scale).ci_clipped.any():
-        st.caption(
-            f":material/info: Some 95% CIs reach past the {info.scale.minimum}–{info.scale.maximum} scale "
-            "(few raters): they are drawn clipped at the scale's end, marked by a grey triangle; the table "
-            "keeps the unclipped interval."
-        )
-    show_table(means, labels=headers, values=dim_values)
-    _downloads(means, f"group_means_{attribute}", fig)
+    if tab_means.open:
+        _small_warning(means, min_raters)
+        fig = means_chart(means, dim_labels, labels.get(attribute, attribute), info.scale)
+        show_chart(fig, f"group_means_{attribute}", key="chart_means", html=False)
+        if display.clip_to_scale(means, info.scale).ci_clipped.any():
+            st.caption(
+                f":material/info: Some 95% CIs reach past the {info.scale.minimum}–{info.scale.maximum} "
+                "scale (few raters): they are drawn clipped at the scale's end, marked by a grey triangle; "
+                "the table keeps the unclipped interval."
+            )
+        show_table(means, labels=headers, values=dim_values)
+        _downloads(means, f"group_means_{attribute}", fig)
 
 with tab_likert:
-    distribution = _distribution(key, dataset_id, attribute, dims, filter_json)
-    st.caption(f"Share of each answer by {labels.get(attribute, attribute)}.")
-    _small_warning(display.flag_small(raters_per_group(means), min_raters), min_raters, "as bars")
-    fig = likert_chart(distribution, dim_labels, info.scale)
-    show_chart(fig, f"answer_distribution_{attribute}", key="chart_likert", html=False)
-    _downloads(distribution, f"answer_distribution_{attribute}", fig)
+    if tab_likert.open:
+        distribution = _distribution(key, dataset_id, attribute, dims, filter_json)
+        st.caption(f"Share of each answer by {labels.get(attribute, attribute)}.")
+        _small_warning(display.flag_small(raters_per_group(means), min_raters), min_raters, "as bars")
+        fig = likert_chart(distribution, dim_labels, info.scale)
+        show_chart(fig, f"answer_distribution_{attribute}", key="chart_likert", html=False)
+        _downloads(distribution, f"answer_distribution_{attribute}", fig)
 
 with tab_diff:
-    diffs = _differences(
-        key, dataset_id, attribute, attribute2, reference, dims, filter_json, correction, min_raters
-    )
-    if diffs.empty:
-        st.info("Only one group has ratings here, so there is nothing to compare.")
-    else:
-        st.caption(
-            f"Difference of each group's mean rating from **{reference}**: {DEFINITION} (`diff`, with its "
-            f"95% CI). * = significant at 5% after {CORRECTIONS[correction]} correction across all cells "
-            "shown. CIs by the delta method, clustered by rater. A comparison with a group of fewer than 2 "
-            "raters is *not estimable*: one rater gives no rater-clustered CI or p-value."
+    if tab_diff.open:
+        diffs = _differences(
+            key, dataset_id, attribute, attribute2, reference, dims, filter_json, correction, min_raters
         )
-        _small_warning(diffs, min_raters, "in the heatmap")
-        fig = heatmap(diffs, dim_labels)
-        show_chart(fig, f"percent_differences_{attribute}", key="chart_diffs", html=False)
-        first = [
-            "dimension", "group", "reference", "diff", "diff_ci_low", "diff_ci_high",
-            "pct_diff", "pct_ci_low", "pct_ci_high", "p_adjusted",
-        ]  # fmt: skip
-        diffs = diffs[first + [c for c in diffs.columns if c not in first]]
-        show_table(diffs, labels=headers, values=dim_values)
-        _downloads(diffs, f"percent_differences_{attribute}", fig)
+        if diffs.empty:
+            st.info("Only one group has ratings here, so there is nothing to compare.")
+        else:
+            st.caption(
+                f"Difference of each group's mean rating from **{reference}**: {DEFINITION} (`diff`, with "
+                f"its 95% CI). * = significant at 5% after {CORRECTIONS[correction]} correction across all "
+                "cells shown. CIs by the delta method, clustered by rater. A comparison with a group of "
+                "fewer than 2 raters is *not estimable*: one rater gives no rater-clustered CI or p-value."
+            )
+            _small_warning(diffs, min_raters, "in the heatmap")
+            fig = heatmap(diffs, dim_labels)
+            show_chart(fig, f"percent_differences_{attribute}", key="chart_diffs", html=False)
+            first = [
+                "dimension", "group", "reference", "diff", "diff_ci_low", "diff_ci_high",
+                "pct_diff", "pct_ci_low", "pct_ci_high", "p_adjusted",
+            ]  # fmt: skip
+            diffs = diffs[first + [c for c in diffs.columns if c not in first]]
+            show_table(diffs, labels=headers, values=dim_values)
+            _downloads(diffs, f"percent_differences_{attribute}", fig)
 
 with tab_model:
-    st.caption(
-        f"Fitted: {METHOD}. A coefficient is the difference from the reference group in scale points "
-        "among raters of the same responses, after each rater's overall leniency. A group that never rated "
-        "the same responses as the others (e.g. a country whose raters saw answers in their own language "
-        "only) is *not identified*: the response effects absorb its whole difference."
-    )
-    if attribute2:
-        st.info("The mixed model uses the first attribute only.")
-    model_reference = reference.split(CROSS_SEPARATOR)[0]
-    if st.toggle("Fit the mixed model", key="explore_fit_model"):
-        try:
-            coefficients = _mixed(key, dataset_id, attribute, model_reference, dims, filter_json)
-        except ValueError as error:
-            st.error(str(error))
-        else:
-            notes = sorted(set(coefficients.note) - {""})
-            for note in notes:
-                st.caption(f":material/info: {note}")
-            if not coefficients.empty:
-                _small_warning(display.flag_small(coefficients, min_raters), min_raters, "in the chart")
-                fig = coefficient_chart(coefficients, dim_labels) if coefficients.identified.any() else None
-                if fig is not None:
-                    show_chart(fig, f"mixed_model_{attribute}", key="chart_model", html=False)
-                show_table(coefficients, labels=headers, missing="not identified", values=dim_values)
-                _downloads(coefficients, f"mixed_model_{attribute}", fig)
+    if tab_model.open:
+        st.caption(
+            f"Fitted: {METHOD}. A coefficient is the difference from the reference group in scale points "
+            "among raters of the same responses, after each rater's overall leniency. A group that never "
+            "rated the same responses as the others (e.g. a country whose raters saw answers in their own "
+            "language only) is *not identified*: the response effects absorb its whole difference."
+        )
+        if attribute2:
+            st.info("The mixed model uses the first attribute only.")
+        model_reference = reference.split(CROSS_SEPARATOR)[0]
+        if st.toggle("Fit the mixed model", key="explore_fit_model"):
+            try:
+                coefficients = _mixed(key, dataset_id, attribute, model_reference, dims, filter_json)
+            except ValueError as error:
+                st.error(str(error))
+            else:
+                notes = sorted(set(coefficients.note) - {""})
+                for note in notes:
+                    st.caption(f":material/info: {note}")
+                if not coefficients.empty:
+                    _small_warning(display.flag_small(coefficients, min_raters), min_raters, "in the chart")
+                    fig = (
+                        coefficient_chart(coefficients, dim_labels) if coefficients.identified.any() else None
+                    )
+                    if fig is not None:
+                        show_chart(fig, f"mixed_model_{attribute}", key="chart_model", html=False)
+                    show_table(coefficients, labels=headers, missing="not identified", values=dim_values)
+                    _downloads(coefficients, f"mixed_model_{attribute}", fig)
 
 with tab_agree:
-    alphas, split = _agreement(key, dataset_id, attribute, dims, filter_json)
-    st.caption(
-        "Krippendorff's alpha (ordinal) among all raters and among the raters of each group: 1 = perfect "
-        "agreement, 0 = no more than chance. Below: how much of the spread of ratings of the same response "
-        "lies between groups rather than within them, beyond what chance alone puts between a few ratings' "
-        "group means (`share_between_raw` minus its expectation with no group effect; near 0 when groups "
-        "do not differ)."
-    )
-    alphas = display.flag_small(alphas, min_raters)
-    _small_warning(alphas[alphas.group != "all raters"], min_raters, "as hatched bars")
-    fig = alpha_chart(alphas, dim_labels, labels.get(attribute, attribute))
-    show_chart(fig, f"agreement_{attribute}", key="chart_alpha", html=False)
-    show_table(alphas, labels=headers, values=dim_values)
-    _downloads(alphas, f"agreement_{attribute}", fig)
-    fig = split_chart(split, dim_labels)
-    show_chart(fig, f"disagreement_split_{attribute}", key="chart_split", html=False)
-    show_table(split, values=dim_values)
-    _downloads(split, f"disagreement_split_{attribute}", fig)
+    if tab_agree.open:
+        alphas, split = _agreement(key, dataset_id, attribute, dims, filter_json)
+        st.caption(
+            "Krippendorff's alpha (ordinal) among all raters and among the raters of each group: 1 = "
+            "perfect agreement, 0 = no more than chance. Below: how much of the spread of ratings of the "
+            "same response lies between groups rather than within them, beyond what chance alone puts "
+            "between a few ratings' group means (`share_between_raw` minus its expectation with no group "
+            "effect; near 0 when groups do not differ)."
+        )
+        alphas = display.flag_small(alphas, min_raters)
+        _small_warning(alphas[alphas.group != "all raters"], min_raters, "as hatched bars")
+        fig = alpha_chart(alphas, dim_labels, labels.get(attribute, attribute))
+        show_chart(fig, f"agreement_{attribute}", key="chart_alpha", html=False)
+        show_table(alphas, labels=headers, values=dim_values)
+        _downloads(alphas, f"agreement_{attribute}", fig)
+        fig = split_chart(split, dim_labels)
+        show_chart(fig, f"disagreement_split_{attribute}", key="chart_split", html=False)
+        show_table(split, values=dim_values)
+        _downloads(split, f"disagreement_split_{attribute}", fig)

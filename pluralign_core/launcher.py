@@ -8,7 +8,10 @@ an app restart, and so that the same work runs headless from the CLI. Every laun
   and a Streamlit rerun does not signal it;
 * appends stdout and stderr to one log file that a page can tail;
 * records the pid *and the process start time*: pids get reused, so a process is "ours" only when the
-  pid exists and was started at the recorded time (:func:`is_alive`).
+  pid exists and was started at the recorded time (:func:`is_alive`);
+* runs at a lower CPU priority (niceness ``PLURALIGN_JOB_NICE``, default 10; 0 keeps the app's): a
+  training step or an evaluation can wait a few milliseconds, a page a user is looking at should not, so
+  on a busy machine the app's page work wins the CPU and the jobs take what is left (:func:`job_niceness`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pathlib import Path
 from pluralign_core import paths
 
 START_TIME_TOLERANCE_S = 2.0
+JOB_NICE_ENV = "PLURALIGN_JOB_NICE"
+DEFAULT_JOB_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,41 @@ def python_module_command(module: str, *arguments: str) -> list[str]:
     return [sys.executable, "-m", module, *arguments]
 
 
+def job_niceness() -> int:
+    """How much nicer than the app a launched job runs: ``$PLURALIGN_JOB_NICE`` (0–19), default 10."""
+    configured = os.environ.get(JOB_NICE_ENV, "").strip()
+    if not configured:
+        return DEFAULT_JOB_NICE
+    try:
+        value = int(configured)
+    except ValueError:
+        raise ValueError(
+            f"{JOB_NICE_ENV}={configured!r} is not a whole number: set it to 0 (jobs at the app's priority) "
+            f"up to 19 (lowest priority), or unset it for the default {DEFAULT_JOB_NICE}"
+        ) from None
+    return min(max(value, 0), 19)
+
+
+def lower_priority(pid: int, niceness: int) -> None:
+    """Make process ``pid`` ``niceness`` steps nicer than this process (never less nice than it is).
+
+    Called right after ``Popen`` returns, i.e. after the child's ``exec``: the new interpreter has not
+    started a thread or a process yet, and all it starts later inherits the priority. (``preexec_fn`` would
+    do it before ``exec``, but is unsafe in a process with threads, such as the app's server.)
+    """
+    if niceness <= 0:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        target = min(os.getpriority(os.PRIO_PROCESS, 0) + niceness, 19)
+        if os.getpriority(os.PRIO_PROCESS, pid) < target:
+            os.setpriority(os.PRIO_PROCESS, pid, target)
+
+
 def launch(
     command: Sequence[str], log_file: Path | str, env: Mapping[str, str] | None = None
 ) -> LaunchedProcess:
-    """Start ``command`` in its own session, appending its output to ``log_file``."""
+    """Start ``command`` in its own session at a lower priority, appending its output to ``log_file``."""
+    niceness = job_niceness()
     environment = {**os.environ, **(env or {})}
     environment.setdefault("PYTHONUNBUFFERED", "1")
     with open(log_file, "ab") as log:
@@ -71,6 +107,7 @@ def launch(
             env=environment,
             cwd=str(paths.REPO_ROOT),
         )
+    lower_priority(child.pid, niceness)
     return LaunchedProcess(child.pid, process_start_time(child.pid), child)
 
 

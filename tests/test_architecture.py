@@ -16,7 +16,7 @@ CORE = Path(__file__).resolve().parent.parent / "pluralign_core"
 # ``paths``/``config_base``/``launcher``/``hardware`` are shared infrastructure; ``cli``/``commands`` sit
 # on top.
 LAYERS = (
-    ("paths", "config_base", "launcher", "progress", "hardware", "access_token"),
+    ("paths", "config_base", "launcher", "progress", "hardware", "access_token", "run_timing"),
     ("ratings",),
     ("store",),
     ("analysis",),

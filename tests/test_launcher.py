@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from pluralign_core import launcher, paths
 from tests.fault_helpers import wait_for
@@ -83,3 +84,39 @@ def test_a_dead_or_unknown_pid_is_not_alive() -> None:
     assert not launcher.is_alive(0, time.time())
     assert launcher.process_start_time(2**22 + 12345) is None
     assert launcher.is_alive(os.getpid(), None)  # an old status file without a start time trusts the pid
+
+
+def _niceness(pid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
+@pytest.mark.skipif(os.getpriority(os.PRIO_PROCESS, 0) > 19 - 10, reason="already too nice to be nicer")
+def test_a_launched_job_and_its_children_run_nicer_than_the_app(tmp_path: Path, monkeypatch) -> None:
+    """A job runs ``PLURALIGN_JOB_NICE`` (default 10) steps nicer, and what it starts inherits that; 0 keeps
+    the app's priority. (Needs a test process at most nice 9: under ``nice -n 19`` nothing can be nicer.)"""
+    own = _niceness(0)
+    for configured, expected in ((None, own + 10), ("3", own + 3), ("0", own)):
+        if configured is None:
+            monkeypatch.delenv(launcher.JOB_NICE_ENV, raising=False)
+        else:
+            monkeypatch.setenv(launcher.JOB_NICE_ENV, configured)
+        log = tmp_path / f"nice-{configured}.log"
+        process = launcher.launch([sys.executable, "-c", FAMILY], log)
+        try:
+            child, grandchild = wait_for(lambda log=log: _pids(log), 60, what="the child's first line")
+            assert (_niceness(child), _niceness(grandchild)) == (expected, expected)
+        finally:
+            launcher.signal_group(process.pid, signal.SIGKILL, process.popen)
+    assert _niceness(0) == own  # the app itself keeps its priority
+
+
+def test_job_niceness_reads_the_setting_and_explains_a_bad_one(monkeypatch) -> None:
+    monkeypatch.delenv(launcher.JOB_NICE_ENV, raising=False)
+    assert launcher.job_niceness() == launcher.DEFAULT_JOB_NICE == 10
+    monkeypatch.setenv(launcher.JOB_NICE_ENV, "40")
+    assert launcher.job_niceness() == 19
+    monkeypatch.setenv(launcher.JOB_NICE_ENV, "-5")
+    assert launcher.job_niceness() == 0  # never more urgent than the app
+    monkeypatch.setenv(launcher.JOB_NICE_ENV, "low")
+    with pytest.raises(ValueError, match="PLURALIGN_JOB_NICE='low' is not a whole number"):
+        launcher.job_niceness()

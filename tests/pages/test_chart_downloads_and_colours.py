@@ -20,6 +20,7 @@ from pluralign_core import paths
 from pluralign_core.analysis.colours import value_colour
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
+from tests.pages.tabs import show_tab
 
 pytestmark = pytest.mark.usefixtures("bare_app")
 
@@ -92,11 +93,16 @@ def test_explore_downloads_every_chart_as_offline_html(store: Store, monkeypatch
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
     at = _open("pages/explore.py")
-    html = {name: data for name, data in registered if name and name.endswith(".html")}
-    assert {"group_means_gender.html", "agreement_gender.html"} <= set(html)
-    for data in html.values():
-        _assert_offline(data())
-    assert sum(b.label == "Download chart (HTML)" for b in at.get("download_button")) == len(html)
+    seen: set[str] = set()
+    for tab in ("Group means", "Answer distribution", "% differences", "Agreement"):
+        registered.clear()
+        show_tab(at, tab)  # only the open tab's charts are drawn
+        html = {name: data for name, data in registered if name and name.endswith(".html")}
+        for data in html.values():
+            _assert_offline(data())
+        assert sum(b.label == "Download chart (HTML)" for b in at.get("download_button")) == len(html)
+        seen |= set(html)
+    assert {"group_means_gender.html", "agreement_gender.html", "percent_differences_gender.html"} <= seen
 
 
 def test_a_group_has_the_same_colour_on_data_and_explore(store: Store) -> None:
@@ -105,7 +111,7 @@ def test_a_group_has_the_same_colour_on_data_and_explore(store: Store) -> None:
     next(s for s in data.selectbox if s.label == "Attribute").set_value("gender").run()
     composition = _chart(data, "data_composition")
     explore = _open("pages/explore.py")
-    agreement = _chart(explore, "chart_alpha")
+    agreement = _chart(show_tab(explore, "Agreement"), "chart_alpha")
     for value in ("woman", "man"):
         assert _colour_of(composition, value) == _colour_of(agreement, value) == value_colour(value)
     assert _colour_of(agreement, "woman") != _colour_of(agreement, "man")

@@ -12,6 +12,7 @@ from pluralign_core.ratings.schema import Attribute
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
 from tests.pages.readable import machine_frame
+from tests.pages.tabs import show_tab
 
 pytestmark = pytest.mark.usefixtures("bare_app")
 
@@ -52,7 +53,7 @@ def test_explore_page_follows_attribute_dimension_and_filter_changes(store: Stor
         "emotional_awareness",
     }
     assert any("Fewer than 30 raters" in w.value for w in at.warning)  # 12 per group: flagged, not dropped
-    assert len(at.get("plotly_chart")) >= 4
+    assert len(at.get("plotly_chart")) == 1  # only the open tab (group means) runs
 
     _by_label(at.selectbox, "Attribute").set_value("race").run()
     assert not at.exception, at.exception
@@ -80,7 +81,7 @@ def test_explore_page_follows_attribute_dimension_and_filter_changes(store: Stor
 
 def test_reference_group_and_correction_drive_the_percent_differences(store: Store):
     store.write_dataset(tiny_bundle("tiny", n_raters=24))
-    at = _open()
+    at = show_tab(_open(), "% differences")
     _by_label(at.selectbox, "Reference group for % differences").set_value("man").run()
     diffs = next(f for f in _frames(at) if "pct_diff" in f.columns)
     assert set(diffs.reference) == {"man"} and set(diffs.group) == {"woman"}
@@ -92,7 +93,7 @@ def test_reference_group_and_correction_drive_the_percent_differences(store: Sto
 
 def test_mixed_model_toggle_shows_coefficients(store: Store):
     store.write_dataset(tiny_bundle("tiny", n_raters=24))
-    at = _open()
+    at = show_tab(_open(), "Mixed model")
     at.toggle[0].set_value(True).run()
     assert not at.exception, at.exception
     coefficients = next(f for f in _frames(at) if "coef" in f.columns)
@@ -143,6 +144,35 @@ def test_unrelated_widget_changes_do_not_recompute(store: Store, monkeypatch: py
     assert calls["means"] == first
     _by_label(at.selectbox, "Attribute").set_value("country").run()
     assert calls["means"] == first + 1
+
+
+def test_only_the_open_tab_is_computed_and_switching_tabs_keeps_the_others_cached(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    """A rerun (opening the page, changing the attribute) does the open tab's work only; another tab's
+    statistics are computed when it is opened, and opening it again reuses them."""
+    store.write_dataset(tiny_bundle("tiny", n_raters=24))
+    from pluralign_core import analysis
+
+    calls = {"percent_differences": 0, "alpha_by_group": 0, "score_distribution": 0}
+    for name in calls:
+        original = getattr(analysis, name)
+
+        def counting(*args, original=original, name=name, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(analysis, name, counting)
+    at = _open()
+    _by_label(at.selectbox, "Attribute").set_value("race").run()
+    assert calls == {"percent_differences": 0, "alpha_by_group": 0, "score_distribution": 0}
+    show_tab(at, "Agreement")
+    assert not at.exception, at.exception
+    assert calls == {"percent_differences": 0, "alpha_by_group": 1, "score_distribution": 0}
+    assert any("Krippendorff" in c.value for c in at.caption) and len(at.get("plotly_chart")) == 2
+    show_tab(at, "Group means")
+    show_tab(at, "Agreement")
+    assert calls["alpha_by_group"] == 1  # cached: switching back costs no recomputation
 
 
 def test_empty_store_says_what_to_do(store: Store):
@@ -197,6 +227,7 @@ def test_largest_group_is_the_default_reference_and_a_lone_rater_is_not_estimabl
     _by_label(at.selectbox, "Attribute").set_value("annotator_pool").run()
     assert not at.exception, at.exception
     assert _by_label(at.selectbox, "Reference group for % differences").value == "pool C"
+    show_tab(at, "% differences")
     element = next(d for d in at.dataframe if "% difference" in d.value.columns)
     diffs = machine_frame(element.value, GROUP_HEADERS).set_index(["dimension", "group"])
     assert set(diffs.reference) == {"pool C"} and {"diff_ci_low", "diff_ci_high"} <= set(diffs.columns)
@@ -218,6 +249,7 @@ def test_mixed_model_names_what_it_fits_and_labels_unidentified_groups(store: St
     store.write_dataset(bundle)
     at = _open()
     _by_label(at.selectbox, "Attribute").set_value("country").run()
+    show_tab(at, "Mixed model")
     at.toggle[0].set_value(True).run()
     assert not at.exception, at.exception
     assert not at.error

@@ -19,6 +19,7 @@ from pluralign_core import paths
 from pluralign_core.store.database import Store
 from tests.fixtures_shapes import SHAPES
 from tests.pages.readable import machine_frame
+from tests.pages.tabs import show_tab
 
 PAGES = (
     "pages/data.py",
@@ -121,7 +122,7 @@ def test_standalone_texts_through_wizard_and_pages(store: Store) -> None:
     assert info.scale.labels == shape.wizard["scale_labels"]
 
     _switch(at, "pages/explore.py")
-    likert = _figure(at, "chart_likert")
+    likert = _figure(show_tab(at, "Answer distribution"), "chart_likert")
     names = list(dict.fromkeys(trace["name"] for trace in likert["data"]))
     assert names == [f"{i} {label}" for i, label in enumerate(shape.wizard["scale_labels"], start=1)]
 
@@ -159,10 +160,10 @@ def test_lone_rater_group_is_not_estimable_and_flagged(store: Store) -> None:
     assert not at.exception, at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "Pacific Islander" in warnings and "not estimable" in warnings
-    diffs = _table(at, "pct_diff", group="Race / ethnicity").set_index("group")
-    assert (diffs.loc[["Pacific Islander"], ["pct_diff", "p_value"]] == "not estimable").all().all()
     means = _table(at, "sd", group="Race / ethnicity").set_index("group")
     assert (means.loc[["Pacific Islander"], ["se", "ci_low", "ci_high"]] == "not estimable").all().all()
+    diffs = _table(show_tab(at, "% differences"), "pct_diff", group="Race / ethnicity").set_index("group")
+    assert (diffs.loc[["Pacific Islander"], ["pct_diff", "p_value"]] == "not estimable").all().all()
     assert diffs.small_group.all()  # every group here has fewer than the default minimum of raters
 
 
@@ -202,7 +203,7 @@ def test_many_level_attribute_compares_with_a_group_that_has_a_ci(store: Store) 
     reference = at.selectbox(key="explore_reference_state_None").value
     assert reference == "state Mm"
     assert int(means.set_index("group").n_raters[reference]) == means.n_raters.max() == 2
-    diffs = _table(at, "pct_diff", group="State")
+    diffs = _table(show_tab(at, "% differences"), "pct_diff", group="State")
     assert set(diffs.reference) == {reference}
     two_raters = diffs[diffs.n_raters == 2]
     assert len(two_raters) == 11 and two_raters.estimable.all()

@@ -17,6 +17,7 @@ from pluralign_core import paths
 from pluralign_core.analysis import display
 from pluralign_core.store.database import Store
 from tests.factories import tiny_bundle
+from tests.pages.tabs import show_tab
 
 EXEMPT = {"_downloads.py"}
 
@@ -47,7 +48,9 @@ def test_explore_charts_carry_the_png_download(store: Store) -> None:
     at.run()
     at.switch_page("pages/explore.py").run()
     assert not at.exception, at.exception
-    charts = at.get("plotly_chart")
+    charts = list(at.get("plotly_chart"))  # only the open tab's charts are drawn: open each
+    for tab in ("Answer distribution", "% differences", "Agreement"):
+        charts += list(show_tab(at, tab).get("plotly_chart"))
     assert len(charts) >= 4
     names = [json.loads(c.proto.config)["toImageButtonOptions"]["filename"] for c in charts]
     assert "group_means_gender" in names and all(re.fullmatch(r"[\w.-]+", n) for n in names)
