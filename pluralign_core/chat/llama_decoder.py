@@ -142,9 +142,8 @@ class _LoraGroup:
     its own output columns: ``(first low-rank column, rank, first output column, B.T, scaling)``. Each
     ``B.T`` is a ``[rank, width]`` piece of one buffer, ``b_storage``. peft's own ``A`` and ``B`` weights
     become views into these tensors, as the base weights are views into the packed ones: an adapter costs
-    its LoRA weights once, not twice, and nothing more (a block-diagonal ``B`` for the whole group, as
-    before 2026-12-02, held zeros for every other projection's columns: about half again the adapter's
-    size).
+    its LoRA weights once and nothing more (a block-diagonal ``B`` per group, before 2026-12-02, held
+    zeros for the other projections' columns: about half again the adapter's size).
     """
 
     stacked_a_t: Any

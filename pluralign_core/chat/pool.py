@@ -207,10 +207,9 @@ class ChatModelPool:
                 )
                 model.eval()
                 base = _LoadedBase(model, tokenizer)
-                self._attach_decoder(base)  # packing the weights frees the loaded copies
+                self._attach_decoder(base)
                 self._choose_path(base, ref)
                 self._bases[ref] = base
-                release_free_memory()
             return self._bases[ref]
 
     def _attach_decoder(self, base: _LoadedBase) -> None:
