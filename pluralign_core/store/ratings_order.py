@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pluralign_core.ratings.coded import lookup, narrow
+
 #: Ratings appended per INSERT: one DuckDB row group, so each is compressed and written out as it comes
 #: instead of the whole table being sorted and held in memory until the commit.
 INSERT_ROWS = 122_880
@@ -23,9 +25,36 @@ def sort_ranks(column: pd.Series) -> np.ndarray:
     if isinstance(column.dtype, pd.CategoricalDtype):
         labels = np.asarray(column.cat.categories, dtype=object).astype(str)
         ranks = np.argsort(np.argsort(labels, kind="stable"), kind="stable")
-        return np.append(ranks, len(ranks))[column.cat.codes.to_numpy()]
+        return lookup(narrow(np.append(ranks, len(ranks)), len(ranks) + 1), column.cat.codes.to_numpy())
     codes, _ = pd.factorize(column.astype(object).map(lambda v: None if v is None else str(v)), sort=True)
     return np.where(codes < 0, codes.max(initial=-1) + 1, codes)
+
+
+def _key_part(column: pd.Series) -> tuple[np.ndarray, int]:
+    """The column's cells as codes from 0 (missing cells share one) and how many codes there can be."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), len(column.cat.categories) + 1
+    codes, uniques = pd.factorize(column.astype(object).map(lambda v: None if v is None else str(v)))
+    return codes, len(uniques) + 1
+
+
+def repeated_ratings(ratings: pd.DataFrame) -> bool:
+    """Whether a rater rated the same response on the same dimension more than once (missing ids alike).
+
+    Sorts one integer per rating made from the columns' category codes. A ``GROUP BY`` in DuckDB needed a
+    hash table of a million text keys, the largest memory use of a whole import (issue 17).
+    """
+    parts = [_key_part(ratings[name]) for name in ("rater_id", "response_id", "dimension")]
+    combinations = int(np.prod([width for _, width in parts], dtype=object))
+    if combinations >= 2**63:
+        return bool(pd.DataFrame({i: codes for i, (codes, _) in enumerate(parts)}).duplicated().any())
+    key = np.zeros(len(ratings), dtype=np.int32 if combinations < 2**31 else np.int64)
+    for codes, width in parts:
+        key *= width
+        key += codes
+        key += 1
+    key.sort()
+    return bool((key[1:] == key[:-1]).any())
 
 
 def clustered_order(ratings: pd.DataFrame) -> np.ndarray:
