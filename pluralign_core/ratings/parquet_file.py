@@ -9,7 +9,6 @@ whole Arrow table sits beside the pandas frame.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 
 import pandas as pd
@@ -47,10 +46,11 @@ def open_parquet(
 
     Raises :class:`ParquetRefused` for a corrupt file, too many rows or too much memory once decoded.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data), pre_buffer=pre_buffer)
+        parquet = pq.ParquetFile(pa.BufferReader(data), pre_buffer=pre_buffer)  # no copy of the bytes
         metadata = parquet.metadata
         names = [str(c) for c in parquet.schema_arrow.names]
     except Exception as error:  # pyarrow raises several unrelated types for a corrupt file
