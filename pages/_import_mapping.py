@@ -12,7 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from pluralign_core import paths
-from pluralign_core.ratings.head_reading import HEAD_ROWS, column_values
+from pluralign_core.ratings.column_values import MAX_VALUES, column_values
+from pluralign_core.ratings.head_reading import HEAD_ROWS
 from pluralign_core.ratings.importing import DemographicSpec, DimensionSpec, ImportSpec, infer_spec
 from pluralign_core.ratings.reading import ImportSource, Problems, Table
 
@@ -162,7 +163,7 @@ def mapping_widgets(table: Table, source: ImportSource) -> None:
         "Multi-select columns (several values per cell)", state["imp_demographics"], key="imp_multi"
     )
     right.text_input("Separator", key="imp_separator")
-    _order_widgets(frame, state)
+    _order_widgets(table, source, state)
     st.checkbox("Replace a dataset with the same id", key="imp_replace")
 
 
@@ -179,11 +180,12 @@ SINGLE_ROLES = (
 MAX_ORDERED_VALUES = 30
 
 
-def _order_widgets(frame: pd.DataFrame, state) -> None:
+def _order_widgets(table: Table, source: ImportSource, state) -> None:
     """Value order of ordinal attributes (education, age band): shown in this order on every page.
 
     Values that start with a number (age bands) are ordered automatically; others keep the order the
-    user gives here (empty: alphabetical)."""
+    user gives here (empty: alphabetical). The values come from the whole file, not only the rows read
+    for the preview, so a value that first appears late can be ordered too."""
     candidates = [c for c in state["imp_demographics"] if c not in state.get("imp_multi", [])]
     if not candidates:
         return
@@ -193,23 +195,42 @@ def _order_widgets(frame: pd.DataFrame, state) -> None:
             "Values starting with a number (age bands like 18-24, 65+) are ordered by it without this."
         )
         for column in candidates:
-            values = sorted(frame[column].dropna().astype(str).str.strip().unique())
-            if 1 < len(values) <= MAX_ORDERED_VALUES:
+            values, refused = file_values(table, source, column, MAX_ORDERED_VALUES)
+            if refused:
+                st.caption(f"{column}: {refused}")
+            elif len(values) > 1:
                 st.multiselect(column, values, key=f"imp_order_{column}")
 
 
-@st.cache_data(show_spinner="Reading the dimension names from the whole file…", max_entries=8)
-def _whole_file_values(name: str, data: bytes, encoding: str | None, column: str) -> list[str]:
-    return column_values(ImportSource(name, data), column, Problems(name), encoding=encoding) or []
+@st.cache_data(show_spinner="Reading the column's values from the whole file…", max_entries=16)
+def _whole_file_values(
+    name: str, data: bytes, encoding: str | None, column: str, max_values: int
+) -> tuple[list[str], str | None]:
+    problems = Problems(name)
+    values = column_values(
+        ImportSource(name, data), column, problems, encoding=encoding, max_values=max_values
+    )
+    refused = next((p.message for p in problems.errors if p.kind == "too_many_values"), None)
+    return values or [], refused
+
+
+def file_values(
+    table: Table, source: ImportSource, column: str, max_values: int = MAX_VALUES
+) -> tuple[list[str], str | None]:
+    """The distinct values of ``column`` (stripped, sorted) and, when it has more than ``max_values``, why
+    none are listed: from the rows read when they are the whole file, else from a pass over that column
+    of the whole file (a value can first appear after the rows read)."""
+    if len(table.frame) < HEAD_ROWS:
+        values = sorted({v for v in table.frame[column].dropna().astype(str).str.strip() if v})
+        if len(values) > max_values:
+            return [], f"more than {max_values:,} different values, too many to order by hand"
+        return values, None
+    return _whole_file_values(source.name, source.data, table.encoding, column, max_values)
 
 
 def dimension_values(table: Table, source: ImportSource, column: str) -> list[str]:
-    """The values of a long file's dimension column: from the rows read when they are the whole file, else
-    from a batched pass over the whole file (a file sorted by dimension has the others further down)."""
-    if len(table.frame) < HEAD_ROWS:
-        values = table.frame[column].dropna().astype(str).str.strip()
-        return sorted(v for v in values.unique() if v)
-    return _whole_file_values(source.name, source.data, table.encoding, column)
+    """The values of a long file's dimension column, from the whole file (:func:`file_values`)."""
+    return file_values(table, source, column)[0]
 
 
 def spec_from_state(state, frame: pd.DataFrame, dimension_sources: list[str] | None = None) -> ImportSpec:

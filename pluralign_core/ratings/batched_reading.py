@@ -125,8 +125,10 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _build(names: list[str], batches: Iterable[pd.DataFrame], limits: ImportLimits) -> tuple[dict, int]:
-    builders = {name: ColumnBuilder(prepare_cell) for name in names}
+def _build(
+    names: list[str], batches: Iterable[pd.DataFrame], limits: ImportLimits, rows: int | None = None
+) -> tuple[dict, int]:
+    builders = {name: ColumnBuilder(prepare_cell, rows) for name in names}
     count = 0
     for batch in batches:
         count += len(batch)
@@ -159,7 +161,7 @@ def _read_parquet(data: bytes, name: str, problems: Problems, limits: ImportLimi
         batches = (
             batch.to_pandas() for batch in record_batches(parquet, CODED_BATCH_ROWS, use_threads=False)
         )
-        columns, count = _build(names, batches, limits)
+        columns, count = _build(names, batches, limits, parquet.metadata.num_rows)
     except ParquetRefused as refusal:
         problems.add(refusal.kind, str(refusal))
         return None

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from pluralign_core.ratings.coded import MISSING, Coded, first_rows, report_rows
+from pluralign_core.ratings.coded import MISSING, Coded, first_rows, lookup, report_rows
 from pluralign_core.ratings.reading import Problems
 from pluralign_core.ratings.schema import AGREEMENT_LABELS_EN, Scale
 from pluralign_core.ratings.spec import ImportSpec, normalize_label
@@ -70,7 +70,7 @@ def first_row_conflicts(
     keys = np.where(present, key.codes, MISSING)
     first = first_rows(keys, len(key.values))
     first_value = np.append(value.codes, MISSING)[first]
-    differs = present & (value.codes != first_value[keys])
+    differs = present & (value.codes != lookup(first_value, keys))
     if not differs.any():
         return
     reported = first_rows(np.where(differs, keys, MISSING), len(key.values))
@@ -166,13 +166,13 @@ def parse_scores(raw: Coded, spec: ImportSpec, rows: np.ndarray, column_of, prob
         report_rows(
             problems,
             kind,
-            hits[raw.codes],
+            lookup(hits, raw.codes),
             lambda i, t=template: t.format(v=text.iloc[raw.codes[i]], lo=lo, hi=hi),
             rows,
             column=column_of,
         )
         bad |= hits
-    missing_rows = missing.to_numpy(dtype=bool)[raw.codes]
+    missing_rows = lookup(missing.to_numpy(dtype=bool), raw.codes)
     if missing_rows.any():
         problems.add(
             "empty_score",
@@ -180,7 +180,7 @@ def parse_scores(raw: Coded, spec: ImportSpec, rows: np.ndarray, column_of, prob
             f"{int(rows[missing_rows].min())}); a blank cell means the rater gave no score",
             severity="warning",
         )
-    keep = (~missing.to_numpy(dtype=bool) & ~bad)[raw.codes]
+    keep = lookup(~missing.to_numpy(dtype=bool) & ~bad, raw.codes)
     return scores.fillna(0).to_numpy(dtype=float), keep
 
 

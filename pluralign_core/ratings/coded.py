@@ -20,6 +20,20 @@ import numpy as np
 import pandas as pd
 
 MISSING = -1
+#: Rows indexed at a time by :func:`lookup` and :func:`first_rows`. NumPy converts a fancy index to 64-bit
+#: integers first, so ``table[codes]`` over a million one-byte codes allocated 8 MB besides its result;
+#: a chunk at a time it allocates half a megabyte.
+ROW_CHUNK = 65_536
+
+
+def lookup(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``table[codes]`` (a code of -1 takes the last entry), :data:`ROW_CHUNK` rows at a time."""
+    if len(codes) <= ROW_CHUNK:
+        return table[codes]
+    result = np.empty(len(codes), dtype=table.dtype)
+    for start in range(0, len(codes), ROW_CHUNK):
+        result[start : start + ROW_CHUNK] = table[codes[start : start + ROW_CHUNK]]
+    return result
 
 
 def narrow(codes: np.ndarray, count: int) -> np.ndarray:
@@ -79,7 +93,7 @@ class Coded:
         """The cells (object array, None where missing) of all rows or of the rows at ``positions``."""
         codes = self.codes if positions is None else self.codes[positions]
         extended = np.append(self.values, np.array([None], dtype=object))
-        return extended[codes]
+        return lookup(extended, codes)
 
     def map(self, function: Callable[[object], object]) -> Coded:
         """``function`` applied to every distinct value (and to None for missing cells), re-encoded."""
@@ -91,12 +105,12 @@ class Coded:
         if not has_missing:
             positions = np.append(positions, MISSING)
         remap = narrow(positions, len(values))
-        return Coded(remap[self.codes], _object_array(values))
+        return Coded(lookup(remap, self.codes), _object_array(values))
 
     def mask(self, predicate: Callable[[object], bool]) -> np.ndarray:
         """Rows whose value satisfies ``predicate`` (evaluated once per distinct value; missing: False)."""
         hits = np.array([bool(predicate(v)) for v in self.values] + [False], dtype=bool)
-        return hits[self.codes]
+        return lookup(hits, self.codes)
 
     def where(self, keep: np.ndarray) -> Coded:
         """Cells where ``keep``, missing elsewhere (values no longer used are dropped)."""
@@ -110,7 +124,7 @@ class Coded:
         order = used[np.argsort(first[used], kind="stable")]
         remap = np.full(len(values) + 1, MISSING, dtype=np.int64)
         remap[order] = np.arange(len(order))
-        return cls(narrow(remap[codes], len(order)), values[order])
+        return cls(narrow(lookup(remap, codes), len(order)), values[order])
 
     def take(self, positions: np.ndarray | None) -> Coded:
         """The rows at ``positions`` (all rows, uncopied, for None)."""
@@ -120,10 +134,13 @@ class Coded:
 def first_rows(codes: np.ndarray, count: int) -> np.ndarray:
     """For each of ``count`` codes, the position of its first row (``len(codes)`` when it has none).
 
-    A scatter-minimum over the rows: no sort and no hash table, so it costs one small array per row.
+    A scatter-minimum over the rows, :data:`ROW_CHUNK` rows at a time: no sort and no hash table,
+    so it costs a few small arrays whatever the column's length.
     """
     first = np.full(count + 1, len(codes), dtype=np.int64)  # the last slot collects missing cells (-1)
-    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int32 if len(codes) < 2**31 else np.int64))
+    for start in range(0, len(codes), ROW_CHUNK):
+        part = codes[start : start + ROW_CHUNK]
+        np.minimum.at(first, part, np.arange(start, start + len(part), dtype=np.int64))
     return first[:count]
 
 
@@ -142,7 +159,7 @@ def combine(first: Coded, second: Coded, function: Callable[[object, object], ob
         )
         result = np.full(pairs, MISSING, dtype=np.int64)
         result[seen] = positions
-        return Coded(narrow(result, len(values))[keys], _object_array(values))
+        return Coded(lookup(narrow(result, len(values)), keys), _object_array(values))
     keys = (first.codes.astype(np.int64) + 1) * width + (second.codes.astype(np.int64) + 1)
     pair_codes, _ = pd.factorize(keys)
     del keys
@@ -158,8 +175,10 @@ def first_positions(column: Coded) -> np.ndarray:
 
 
 def key_codes(*columns: Coded) -> np.ndarray:
-    """One int64 number per row for the combination of ``columns`` (rows must have no missing cell)."""
-    key = np.zeros(len(columns[0]), dtype=np.int64)
+    """One number per row for the combination of ``columns`` (rows must have no missing cell): 32-bit
+    when every combination fits, else 64-bit."""
+    combinations = int(np.prod([max(len(column.values), 1) for column in columns], dtype=object))
+    key = np.zeros(len(columns[0]), dtype=np.int32 if combinations < 2**31 else np.int64)
     for column in columns:
         key *= max(len(column.values), 1)
         key += column.codes
@@ -170,14 +189,20 @@ class ColumnBuilder:
     """Builds a :class:`Coded` column from batches of raw cells, holding only codes between batches.
 
     ``prepare`` turns a batch's cells into hashable ones when they are not (list cells from Parquet or
-    JSON), and is applied before the distinct values are looked up.
+    JSON), and is applied before the distinct values are looked up. With ``rows`` (the column's length,
+    known from a Parquet footer) the codes are written into one array of that length, widened only when
+    the distinct values outgrow its type, instead of into a list of per-batch arrays joined at the end:
+    the join held the column twice, and thousands of small arrays kept alive between the batches'
+    short-lived ones left the heap fragmented.
     """
 
-    def __init__(self, prepare: Callable[[object], object] | None = None) -> None:
+    def __init__(self, prepare: Callable[[object], object] | None = None, rows: int | None = None) -> None:
         self.prepare = prepare
         self.index: dict[Hashable, int] = {}
         self.values: list[object] = []
         self.chunks: list[np.ndarray] = []
+        self.codes: np.ndarray | None = None if rows is None else np.empty(rows, dtype=np.int8)
+        self.filled = 0
 
     def add(self, cells: pd.Series) -> None:
         try:
@@ -195,10 +220,27 @@ class ColumnBuilder:
                 code = self.index[value] = len(self.values)
                 self.values.append(value)
             lookup[position] = code
-        self.chunks.append(narrow(lookup, max(len(self.values), 1))[codes])
+        batch = narrow(lookup, max(len(self.values), 1))[codes]
+        if self.codes is None or self.filled + len(batch) > len(self.codes):
+            self._spill()
+            self.chunks.append(batch)
+            return
+        if batch.dtype.itemsize > self.codes.dtype.itemsize:
+            self.codes = self.codes.astype(batch.dtype)
+        self.codes[self.filled : self.filled + len(batch)] = batch
+        self.filled += len(batch)
+
+    def _spill(self) -> None:
+        """More rows than announced: go on with a list of arrays, the rows written so far first."""
+        if self.codes is not None:
+            self.chunks.append(self.codes[: self.filled])
+            self.codes = None
 
     def build(self) -> Coded:
         count = len(self.values)
+        if self.codes is not None:
+            codes, self.codes = self.codes[: self.filled], None
+            return Coded(narrow(codes, count), _object_array(self.values))
         codes = (
             np.concatenate([narrow(c, count) for c in self.chunks]) if self.chunks else np.empty(0, np.int8)
         )

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from pluralign_core.ratings.batched_reading import _head, open_checked_parquet, read_coded
+from pluralign_core.ratings.batched_reading import _head, open_checked_parquet
 from pluralign_core.ratings.file_dispatch import FormatReaders, read_with
 from pluralign_core.ratings.parquet_file import ParquetRefused, record_batches
 from pluralign_core.ratings.reading import (
@@ -90,25 +89,3 @@ def _parquet_head(
     frame = (parquet.schema_arrow.empty_table() if first is None else first).to_pandas()
     frame.columns = [str(c).strip() for c in frame.columns]
     return Table(frame, pd.Series(range(2, len(frame) + 2), index=frame.index, dtype="int64"), name)
-
-
-def column_values(
-    source: str | Path | Upload,
-    column: str,
-    problems: Problems,
-    limits: ImportLimits | None = None,
-    *,
-    encoding: str | None = None,
-) -> list[str] | None:
-    """Every distinct non-empty value of ``column`` over the whole file, stripped and sorted; None when the
-    file cannot be read or has no such column.
-
-    For what the head cannot tell: the dimensions of a long file sorted by dimension start after the first
-    rows. Read batch by batch as coded columns (each distinct value kept once), never as a whole frame.
-    """
-    table = read_coded(source, problems, limits, encoding=encoding)
-    if table is None or column not in table.columns:
-        return None
-    coded = table.columns[column]
-    used = np.unique(coded.codes[coded.codes >= 0])
-    return sorted({str(value).strip() for value in coded.values[used]} - {""})

@@ -118,6 +118,7 @@ def import_dataset(
     _check_dataset_id(store, spec.dataset_id, replace, problems)
     table = read_coded(source, problems, limits, delimiter=spec.delimiter, encoding=spec.encoding)
     bundle = build_bundle(table, spec, problems) if table is not None else None
+    del table  # the coded file is not needed to write the bundle: its memory goes before DuckDB's comes
     report = ImportReport(spec.dataset_id, name, dry_run=dry_run)
     if bundle is not None:
         report.counts = {

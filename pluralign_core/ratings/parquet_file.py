@@ -9,7 +9,6 @@ whole Arrow table sits beside the pandas frame.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 
 import pandas as pd
@@ -47,10 +46,11 @@ def open_parquet(
 
     Raises :class:`ParquetRefused` for a corrupt file, too many rows or too much memory once decoded.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data), pre_buffer=pre_buffer)
+        parquet = pq.ParquetFile(pa.BufferReader(data), pre_buffer=pre_buffer)  # no copy of the bytes
         metadata = parquet.metadata
         names = [str(c) for c in parquet.schema_arrow.names]
     except Exception as error:  # pyarrow raises several unrelated types for a corrupt file
@@ -76,11 +76,14 @@ def open_parquet(
     return parquet
 
 
-def record_batches(parquet, rows: int = BATCH_ROWS, *, use_threads: bool = True) -> Iterator:
-    """The file's rows, ``rows`` at a time (Arrow record batches); one column after the other without
-    ``use_threads``, which keeps one column's pages in memory instead of all of them."""
+def record_batches(
+    parquet, rows: int = BATCH_ROWS, *, use_threads: bool = True, columns: list[str] | None = None
+) -> Iterator:
+    """The file's rows, ``rows`` at a time (Arrow record batches), of every column or only ``columns``;
+    one column after the other without ``use_threads``, which keeps one column's pages in memory instead
+    of all of them."""
     try:
-        yield from parquet.iter_batches(batch_size=rows, use_threads=use_threads)
+        yield from parquet.iter_batches(batch_size=rows, use_threads=use_threads, columns=columns)
     except Exception as error:
         message = f"the Parquet file cannot be read ({error}); export it again"
         raise ParquetRefused("parse_error", message) from error

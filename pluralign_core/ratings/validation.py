@@ -30,6 +30,7 @@ from pluralign_core.ratings.coded import (
     combine,
     first_positions,
     key_codes,
+    lookup,
     narrow,
     report_rows,
 )
@@ -199,13 +200,13 @@ def _ratings(
     raws = [table.columns[source].map(clean_cell) for source, _ in sources]
     values = np.concatenate([r.values for r in raws]) if raws else np.empty(0, dtype=object)
     offsets = np.cumsum([0] + [len(r.values) for r in raws])
-    missing_code = len(values)
-    parts = [
-        np.where(r.codes < 0, missing_code, r.codes.astype(np.int64) + o)
-        for r, o in zip(raws, offsets, strict=False)
-    ]
-    raw_codes = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-    raw = Coded(narrow(np.where(raw_codes == missing_code, -1, raw_codes), len(values)), values)
+    raw_codes = np.empty(n * len(raws), dtype=narrow(np.empty(0, dtype=np.int64), len(values)).dtype)
+    for position, (source, offset) in enumerate(zip(raws, offsets, strict=False)):
+        part = raw_codes[position * n : (position + 1) * n]
+        part[:] = source.codes
+        if offset:
+            np.add(part, offset, out=part, where=source.codes >= 0)
+    raw = Coded(raw_codes, values)
     repeat = len(sources)
 
     def stacked(values: np.ndarray) -> np.ndarray:
@@ -225,7 +226,7 @@ def _ratings(
         "dimension": dimension.take(kept),
     }
     codes = raw.codes if kept is None else raw.codes[kept]
-    return ratings, score_of[codes].astype(np.int16), rows if kept is None else rows[kept]
+    return ratings, lookup(score_of.astype(np.int16), codes), rows if kept is None else rows[kept]
 
 
 def _categorical(column: Coded) -> pd.Categorical:
@@ -395,7 +396,7 @@ def _flag_formulas(
         if not len(values.values):
             continue
         hits = np.append(formula_mask(pd.Series(values.values, dtype=object)).to_numpy(dtype=bool), False)
-        mask = hits[values.codes]
+        mask = lookup(hits, values.codes)
         if not mask.any():
             continue
         column = (

@@ -31,7 +31,7 @@ from pluralign_core.ratings.bundle import DatasetBundle, DatasetError
 from pluralign_core.ratings.schema import Attribute, DatasetInfo, Dimension, Scale
 from pluralign_core.store import group_totals
 from pluralign_core.store.host import HOST, StoreBusyError  # noqa: F401 (re-exported)
-from pluralign_core.store.ratings_order import append_ratings
+from pluralign_core.store.ratings_order import append_ratings, repeated_ratings
 
 SCHEMA_VERSION = 1
 
@@ -435,11 +435,13 @@ def write_dataset(store: Store, bundle: DatasetBundle, *, replace: bool = False)
             f"OR g.score > {scale.maximum} OR g.score != round(g.score)",
             f"scores outside the {scale.minimum}..{scale.maximum} scale",
         )
-        _check(
-            con,
-            "SELECT rater_id, response_id, dimension, count(*) n FROM _new_ratings GROUP BY ALL HAVING n > 1",
-            "the same rater rated the same response on the same dimension more than once",
-        )
+        if repeated_ratings(frames["ratings"]):  # the examples are looked up only then
+            _check(
+                con,
+                "SELECT rater_id, response_id, dimension, count(*) n FROM _new_ratings GROUP BY ALL "
+                "HAVING n > 1",
+                "the same rater rated the same response on the same dimension more than once",
+            )
         ds = [info.dataset_id]
         con.execute("INSERT INTO raters SELECT ?, CAST(rater_id AS VARCHAR) FROM _new_raters", ds)
         con.execute(

@@ -129,3 +129,24 @@ def test_home_page_states_simulated_data_and_links_every_page(store: Store) -> N
     assert "2511.14476" in " ".join(c.value for c in at.caption)
     links = [e for e in at.main if getattr(e, "type", "") == "page_link"]
     assert len(links) == 8  # Data, Items, Explore, Preferences, Train, Evaluate, Trade-offs, Chat
+
+
+def test_value_order_lists_a_value_first_seen_after_the_rows_read(app: AppTest) -> None:
+    """The head holds HEAD_ROWS rows; a value that first appears further down can still be ordered."""
+    from pluralign_core.ratings.head_reading import HEAD_ROWS
+
+    rows = HEAD_ROWS + 300
+    raters = [f"r{i // 4}" for i in range(rows)]
+    education = ["primary school" if i // 4 % 2 else "secondary school" for i in range(rows)]
+    education[HEAD_ROWS + 100 :] = ["doctorate"] * (rows - HEAD_ROWS - 100)
+    lines = ["rater_id,response,dimension,score,education"] + [
+        f"{r},answer {i % 4},helpfulness,{1 + i % 5},{e}"
+        for i, (r, e) in enumerate(zip(raters, education, strict=True))
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    app.file_uploader(key="import_upload").upload("late.csv", data, "text/csv").run()
+    assert not app.exception, app.exception
+    if "education" not in app.multiselect(key="imp_demographics").value:
+        app.multiselect(key="imp_demographics").set_value(["education"]).run()
+    options = app.multiselect(key="imp_order_education").options
+    assert "doctorate" in options and "primary school" in options

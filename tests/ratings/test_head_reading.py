@@ -104,7 +104,7 @@ def test_the_head_keeps_the_whole_file_checks(tmp_path: Path) -> None:
 
 def test_the_dimensions_of_a_long_file_come_from_the_whole_file(tmp_path: Path) -> None:
     """A long file sorted by dimension: the head holds one dimension, the wizard must list all three."""
-    from pluralign_core.ratings.head_reading import column_values
+    from pluralign_core.ratings.column_values import column_values
 
     n = 300
     frame = pd.DataFrame(
