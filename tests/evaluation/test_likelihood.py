@@ -172,13 +172,15 @@ def _manual_logprob(model, tokenizer, prompt: str, answer: str) -> float:
     with torch.inference_mode():
         ids, start = _conversation_ids(tokenizer, prompt, answer, 160)
         logits = model(input_ids=torch.tensor([ids])).logits[0, :-1]
-        return float(torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:])[:, None])[start - 1 :].mean())
+        token_lp = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:])[:, None])
+        return float(token_lp[start - 1 :].mean())
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 8])
 def test_answers_sharing_a_prompt_score_as_if_each_ran_alone(tiny_model_dir, batch_size):
-    """Several answers per prompt (in mixed order, prompts of different lengths, an empty answer, which still has the turn's end tokens): the prompt's
-    keys and values computed once and copied to each answer give every row its own one-row value."""
+    """Several answers per prompt (in mixed order, prompts of different lengths, an empty answer, which
+    still has the turn's end tokens): the prompt's keys and values computed once and copied to each answer
+    give every row its own one-row value."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
