@@ -7,7 +7,9 @@ after a warm-up step is compared: process CPU time with one thread, which a shar
 disturbs far less than wall time (printed too). Gradient checkpointing is on for both (trl's default).
 pluralign runs its full path (``run_training``: config.yaml, progress JSONL, the weighted/soft-label loss
 because the pairs carry unequal weights, model card); the bare script is trl's DPOTrainer as its
-documentation shows it, without the weight columns (trl has no per-pair weight).
+documentation shows it, without the weight columns (trl has no per-pair weight). pluralign's worker runs in
+the environment its job queue gives a run (``training.common.JOB_ENVIRONMENT``: huge pages for large
+tensors), the bare script in the plain one.
 """
 
 from __future__ import annotations
@@ -159,9 +161,13 @@ def worker_trl(model: str, data: str, out: Path) -> dict:
 
 
 def run_worker(kind: str, model: str, data: Path, scratch: Path) -> dict:
+    """One job in its own process; pluralign's in the environment its job queue gives a run."""
+    from pluralign_core.training.common import JOB_ENVIRONMENT
+
     out = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=scratch))
     arguments = ["--worker", kind, "--model", model, "--data", str(data), "--out", str(out)]
-    return workers.run_worker("bench.bench_training", arguments, {"OMP_NUM_THREADS": "1"}, kind, timeout=600)
+    env = {"OMP_NUM_THREADS": "1", **(JOB_ENVIRONMENT if kind == "pluralign" else {})}
+    return workers.run_worker("bench.bench_training", arguments, env, kind, timeout=600)
 
 
 def main() -> int:

@@ -94,3 +94,24 @@ def map_large_allocations(threshold: int) -> bool:
     """
     libc = _libc()
     return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))  # type: ignore[attr-defined]
+
+
+#: glibc's ``mallopt`` parameters for the free heap top kept before trimming, and the extra asked per growth.
+_M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
+
+
+def keep_heap_top(trim_threshold: int, top_pad: int) -> bool:
+    """Keep up to ``trim_threshold`` bytes of free memory at the top of glibc's heap, and grow it by
+    ``top_pad`` bytes more than asked; ``False`` where unsupported.
+
+    A fixed mmap threshold (:func:`map_large_allocations`) also freezes glibc's trim threshold, 128 kB by
+    default: the heap top then goes back to the system and is faulted in again, page by page, many times a
+    second in a training step. Affects the whole process.
+    """
+    libc = _libc()
+    return bool(
+        libc is not None
+        and libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))  # type: ignore[attr-defined]
+        and libc.mallopt(_M_TOP_PAD, int(top_pad))  # type: ignore[attr-defined]
+    )

@@ -60,3 +60,47 @@ def test_release_free_memory_trims_the_heap():
         timeout=120,
     )
     assert float(done.stdout.strip().splitlines()[-1]) > 400  # 4000 × 200 kB freed, handed back
+
+
+_FAULTS_SCRIPT = """
+import resource, torch
+from pluralign_core import hardware
+assert hardware.map_large_allocations(4 * 2**20)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(40):
+    torch.ones(8 * 256 * 576)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 40)
+"""
+
+
+def _thp_mode() -> str:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled", encoding="utf-8") as setting:
+            return setting.read()
+    except OSError:
+        return "[never]"
+
+
+@pytest.mark.skipif("[never]" in _thp_mode(), reason="transparent huge pages are off on this machine")
+def test_training_job_environment_maps_tensors_with_fewer_page_faults():
+    """A mapped 4.7 MB tensor costs over a thousand 4 kB page faults; in a training job's environment
+    (huge pages for large tensors) far fewer."""
+    import os
+
+    from pluralign_core.training.common import JOB_ENVIRONMENT
+
+    def faults(extra: dict[str, str]) -> float:
+        plain = {k: v for k, v in os.environ.items() if k not in JOB_ENVIRONMENT}
+        done = subprocess.run(
+            [sys.executable, "-c", _FAULTS_SCRIPT],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env={**plain, **extra},
+        )
+        return float(done.stdout.strip().splitlines()[-1])
+
+    plain, huge = faults({}), faults(JOB_ENVIRONMENT)
+    assert plain > 1000
+    assert huge < 0.7 * plain, (plain, huge)

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from pluralign_core.training.callbacks import LOG_FILE
-from pluralign_core.training.common import CHECKPOINT_DIR
+from pluralign_core.training.common import CHECKPOINT_DIR, JOB_ENVIRONMENT
 from pluralign_core.training.config import RunConfig
 from pluralign_core.training.queue import (
     CONFIG_FILE,
@@ -45,11 +45,22 @@ def last_checkpoint(run_dir: Path | str) -> Path | None:
 
 
 class JobQueue(ProcessQueue):
-    """Training runs under ``<home>/runs/<run_id>/``; at most ``max_concurrent`` run at once."""
+    """Training runs under ``<home>/runs/<run_id>/``; at most ``max_concurrent`` run at once.
+
+    Each run's process gets :data:`~pluralign_core.training.common.JOB_ENVIRONMENT`, then ``env``.
+    """
 
     FOLDER = "runs"
     MODULE = "pluralign_core.training.run"
     WHAT = "training"
+
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        max_concurrent: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(root, max_concurrent, {**JOB_ENVIRONMENT, **(env or {})})
 
     def config(self, run_id: str) -> RunConfig:
         return RunConfig.from_yaml(self.run_dir(run_id) / CONFIG_FILE)

@@ -18,6 +18,12 @@ def _queue(tmp_path: Path, max_concurrent: int = 1):
     return JobQueue(tmp_path / "runs", max_concurrent=max_concurrent, env=SLOW)
 
 
+def test_runs_start_in_the_training_job_environment(tmp_path):
+    from pluralign_core.training.common import JOB_ENVIRONMENT
+
+    assert _queue(tmp_path).env == {**JOB_ENVIRONMENT, **SLOW}
+
+
 def test_queue_limit_cancel_and_registration(tiny_model_dir, tmp_path, store):
     prefs = make_preference_set(tmp_path / "prefs")
     queue = _queue(tmp_path)

@@ -98,8 +98,11 @@ print(json.dumps([e["loss"] for e in events if e["event"] == "log" and "loss" in
 
 
 def test_mapped_large_allocations_leave_the_losses_unchanged(tiny_model_dir, tmp_path):
-    """The CPU training memory setting (:data:`common.CPU_MMAP_THRESHOLD`) moves tensors out of glibc's
-    heap; each run in its own process (the setting is process-wide) logs exactly the same losses."""
+    """The CPU training memory settings (:data:`common.CPU_MMAP_THRESHOLD`, huge pages through
+    :data:`common.JOB_ENVIRONMENT`) move tensors out of glibc's heap; each run in its own process (the
+    settings are process-wide) logs exactly the same losses."""
+    from pluralign_core.training.common import JOB_ENVIRONMENT
+
     prefs = make_preference_set(tmp_path / "prefs")
     losses = {}
     for mode in ("heap", "mapped"):
@@ -112,7 +115,12 @@ def test_mapped_large_allocations_leave_the_losses_unchanged(tiny_model_dir, tmp
             capture_output=True,
             text=True,
             timeout=300,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+            env={
+                **{k: v for k, v in os.environ.items() if k not in JOB_ENVIRONMENT},
+                **(JOB_ENVIRONMENT if mode == "mapped" else {}),
+                "HF_HUB_OFFLINE": "1",
+                "OMP_NUM_THREADS": "1",
+            },
         )
         assert done.returncode == 0, done.stderr[-2000:]
         losses[mode] = json.loads(done.stdout.strip().splitlines()[-1])
