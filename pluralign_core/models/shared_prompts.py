@@ -3,11 +3,13 @@
 The likelihood measure and the hidden-state reward features both read answers *in the context of their
 prompt*, and both see several answers per prompt (four reference answers per held-out prompt, a GRPO
 group's samples). With SmolLM2's default system turn the prompt is about half of every row's tokens, so
-running it once per answer spends about half the pass on repeated work. Here a chunk of whole prompts is
-run once (left-padded, ``use_cache``), each prompt's keys and values are copied to its answers
-(``batch_select_indices``), and the answers run on top of them (right-padded, position ids continuing the
+running it once per answer spends about half the pass on repeated work. Here a group of prompts is
+run once (left-padded, ``use_cache``), each prompt's keys and values are copied to its answers, and
+the answers run on top of them (right-padded, position ids continuing the
 prompt's). Attention sees exactly the tokens it would see in one unpadded row, so the outputs match a
-row-by-row pass to float rounding (tests/models/test_shared_prompts.py).
+row-by-row pass to float rounding (tests/models/test_shared_prompts.py). Answers are chunked by
+length across the prompts of a pass, not prompt by prompt: a hostile answer of 20 tokens and an
+empathetic one of 66 to the same prompt in one chunk would spend a third of the answer pass on padding.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 Prompt = tuple[int, ...]
+#: Prompts run together in one prompt pass; their keys and values are kept while their answers run.
+PROMPTS_PER_PASS = 16
 
 
 @dataclass
@@ -38,21 +42,32 @@ class AnswerOutputs:
     hidden: Any = None
 
 
-def chunks_by_prompt(prompts: Sequence[Prompt], batch_size: int) -> list[list[tuple[Prompt, list[int]]]]:
-    """Whole prompts with at most ``batch_size`` answers per chunk (a prompt with more answers is a chunk
-    of its own), shortest prompts first, so that little padding is computed."""
+@dataclass
+class PromptGroup:
+    """Prompts run in one pass, and the answer chunks that run on top of their keys and values."""
+
+    prompts: list[Prompt]
+    answer_chunks: list[list[int]]  # rows of the caller's answers, each chunk of similar lengths
+
+
+def plan_passes(
+    prompts: Sequence[Prompt], answer_lengths: Sequence[int], batch_size: int, prompts_per_pass: int
+) -> list[PromptGroup]:
+    """Distinct prompts, shortest first, in groups of at most ``prompts_per_pass``; each group's answers
+    sorted by length into chunks of at most ``batch_size``, so that neither pass computes much padding."""
     by_prompt: dict[Prompt, list[int]] = {}
     for row, prompt in enumerate(prompts):
         by_prompt.setdefault(tuple(prompt), []).append(row)
-    chunks: list[list[tuple[Prompt, list[int]]]] = []
-    size = 0
-    for prompt, rows in sorted(by_prompt.items(), key=lambda item: len(item[0])):
-        if not chunks or size + len(rows) > batch_size:
-            chunks.append([])
-            size = 0
-        chunks[-1].append((prompt, rows))
-        size += len(rows)
-    return chunks
+    distinct = sorted(by_prompt, key=len)
+    groups = []
+    for start in range(0, len(distinct), max(1, prompts_per_pass)):
+        members = distinct[start : start + max(1, prompts_per_pass)]
+        rows = sorted(
+            (row for prompt in members for row in by_prompt[prompt]), key=lambda r: answer_lengths[r]
+        )
+        chunks = [rows[i : i + max(1, batch_size)] for i in range(0, len(rows), max(1, batch_size))]
+        groups.append(PromptGroup(list(members), chunks))
+    return groups
 
 
 def cache_argument(model: Any) -> str:
@@ -71,12 +86,14 @@ def answers_on_shared_prompts(
     batch_size: int = 8,
     logits: bool = False,
     hidden: bool = False,
+    prompts_per_pass: int = PROMPTS_PER_PASS,
 ) -> Iterator[AnswerOutputs]:
     """Run ``answers[i]`` (token ids) after ``prompts[i]`` (token ids, each non-empty), prompt by prompt.
 
-    Yields one :class:`AnswerOutputs` per chunk of prompts, in inference mode; ``logits`` / ``hidden`` say
+    Yields one :class:`AnswerOutputs` per chunk of at most ``batch_size`` answers, in inference mode
+    (:func:`plan_passes` says which prompts run together and which answers); ``logits`` / ``hidden`` say
     which outputs to keep (the vocabulary projection over the answer tokens is skipped when not asked for).
-    Chunks whose answers are all empty are skipped.
+    Chunks whose answers are all empty are skipped (their rows appear in no output).
     """
     import torch
 
@@ -84,23 +101,14 @@ def answers_on_shared_prompts(
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
     device = next(model.parameters()).device
     argument = cache_argument(model)
-    for chunk in chunks_by_prompt([tuple(p) for p in prompts], batch_size):
-        rows = [row for _, members in chunk for row in members]
-        longest = max(len(answers[row]) for row in rows)
-        if longest == 0:
-            continue
-        width = max(len(prompt) for prompt, _ in chunk)
-        prompt_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        prompt_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for index, (prompt, _) in enumerate(chunk):
+    lengths = [len(answer) for answer in answers]
+    for group in plan_passes([tuple(p) for p in prompts], lengths, batch_size, prompts_per_pass):
+        width = max(len(prompt) for prompt in group.prompts)
+        prompt_ids = torch.full((len(group.prompts), width), pad_id, dtype=torch.long)
+        prompt_mask = torch.zeros((len(group.prompts), width), dtype=torch.long)
+        for index, prompt in enumerate(group.prompts):
             prompt_ids[index, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
             prompt_mask[index, width - len(prompt) :] = 1
-        owner = torch.tensor([index for index, (_, members) in enumerate(chunk) for _ in members])
-        answer_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
-        answer_mask = torch.zeros((len(rows), longest), dtype=torch.long)
-        for index, row in enumerate(rows):
-            answer_ids[index, : len(answers[row])] = torch.tensor(list(answers[row]), dtype=torch.long)
-            answer_mask[index, : len(answers[row])] = 1
         with torch.inference_mode():
             prompt_pass = model(
                 input_ids=prompt_ids.to(device),
@@ -109,22 +117,37 @@ def answers_on_shared_prompts(
                 use_cache=True,
                 logits_to_keep=1,
             )
-            cache = getattr(prompt_pass, "cache", None) or prompt_pass.past_key_values
-            cache.batch_select_indices(owner.to(device))
-            answer_pass = model(
-                input_ids=answer_ids.to(device),
-                attention_mask=torch.cat([prompt_mask[owner], answer_mask], dim=-1).to(device),
-                position_ids=(prompt_mask.sum(-1)[owner, None] + torch.arange(longest)).to(device),
-                use_cache=True,
-                logits_to_keep=0 if logits else 1,
-                output_hidden_states=hidden,
-                **{argument: cache},
+        cache = getattr(prompt_pass, "cache", None) or prompt_pass.past_key_values
+        prompt_states = [(layer.keys, layer.values) for layer in cache.layers]
+        index_of = {prompt: index for index, prompt in enumerate(group.prompts)}
+        for rows in group.answer_chunks:
+            longest = max(len(answers[row]) for row in rows)
+            if longest == 0:
+                continue
+            owner = torch.tensor([index_of[tuple(prompts[row])] for row in rows])
+            answer_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+            answer_mask = torch.zeros((len(rows), longest), dtype=torch.long)
+            for index, row in enumerate(rows):
+                answer_ids[index, : len(answers[row])] = torch.tensor(list(answers[row]), dtype=torch.long)
+                answer_mask[index, : len(answers[row])] = 1
+            # each answer reads its own prompt's keys and values; the pass appends to copies, never to these
+            for layer, (keys, values) in zip(cache.layers, prompt_states, strict=True):
+                layer.keys, layer.values = keys[owner.to(device)], values[owner.to(device)]
+            with torch.inference_mode():
+                answer_pass = model(
+                    input_ids=answer_ids.to(device),
+                    attention_mask=torch.cat([prompt_mask[owner], answer_mask], dim=-1).to(device),
+                    position_ids=(prompt_mask.sum(-1)[owner, None] + torch.arange(longest)).to(device),
+                    use_cache=True,
+                    logits_to_keep=0 if logits else 1,
+                    output_hidden_states=hidden,
+                    **{argument: cache},
+                )
+            yield AnswerOutputs(
+                rows=rows,
+                ids=answer_ids,
+                mask=answer_mask,
+                first_logits=prompt_pass.logits[owner.to(device), -1] if logits else None,
+                logits=answer_pass.logits if logits else None,
+                hidden=answer_pass.hidden_states[-1] if hidden else None,
             )
-        yield AnswerOutputs(
-            rows=rows,
-            ids=answer_ids,
-            mask=answer_mask,
-            first_logits=prompt_pass.logits[owner.to(device), -1] if logits else None,
-            logits=answer_pass.logits if logits else None,
-            hidden=answer_pass.hidden_states[-1] if hidden else None,
-        )

@@ -5,25 +5,23 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pluralign_core.models.shared_prompts import answers_on_shared_prompts, chunks_by_prompt
+from pluralign_core.models.shared_prompts import answers_on_shared_prompts, plan_passes
 
 torch.set_num_threads(1)
 
 
-def test_chunks_keep_a_prompts_answers_together_and_bound_the_size():
+def test_passes_group_prompts_and_chunk_their_answers_by_length():
     prompts = [(1, 2, 3), (9,), (1, 2, 3), (4, 5), (9,), (1, 2, 3), (4, 5)]
-    chunks = chunks_by_prompt(prompts, batch_size=3)
-    assert [[(p, rows) for p, rows in chunk] for chunk in chunks] == [
-        [((9,), [1, 4])],
-        [((4, 5), [3, 6])],
-        [((1, 2, 3), [0, 2, 5])],
-    ]
-    assert chunks_by_prompt(prompts, batch_size=1)[-1] == [((1, 2, 3), [0, 2, 5])]  # never split
-    assert sum(len(rows) for chunk in chunks_by_prompt(prompts, 100) for _, rows in chunk) == len(prompts)
+    lengths = [30, 5, 10, 7, 50, 20, 1]
+    groups = plan_passes(prompts, lengths, batch_size=3, prompts_per_pass=2)
+    assert [group.prompts for group in groups] == [[(9,), (4, 5)], [(1, 2, 3)]]
+    assert [group.answer_chunks for group in groups] == [[[6, 1, 3], [4]], [[2, 5, 0]]]
+    (single,) = plan_passes(prompts, lengths, batch_size=100, prompts_per_pass=100)
+    assert sorted(row for chunk in single.answer_chunks for row in chunk) == list(range(len(prompts)))
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 16])
-def test_outputs_equal_one_unpadded_row_at_a_time(tiny_model_dir, batch_size):
+@pytest.mark.parametrize(("batch_size", "prompts_per_pass"), [(1, 1), (3, 2), (16, 16)])
+def test_outputs_equal_one_unpadded_row_at_a_time(tiny_model_dir, batch_size, prompts_per_pass):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
@@ -32,12 +30,22 @@ def test_outputs_equal_one_unpadded_row_at_a_time(tiny_model_dir, batch_size):
     answers = [[30, 31, 32, 33], [40], [50, 51], [60, 61, 62, 63, 64, 65], [], [70, 71, 72]]
     seen = {}
     for chunk in answers_on_shared_prompts(
-        model, prompts, answers, pad_id=0, batch_size=batch_size, logits=True, hidden=True
+        model,
+        prompts,
+        answers,
+        pad_id=0,
+        batch_size=batch_size,
+        prompts_per_pass=prompts_per_pass,
+        logits=True,
+        hidden=True,
     ):
         for index, row in enumerate(chunk.rows):
             seen[row] = (chunk, index)
-    assert sorted(seen) == list(range(len(prompts)))
+    # an empty answer has nothing to compute: it is absent, or present with no tokens
+    assert set(seen) >= {row for row, answer in enumerate(answers) if answer}
     for row, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
+        if row not in seen:
+            continue
         chunk, index = seen[row]
         length = int(chunk.mask[index].sum())
         assert length == len(answer) and chunk.ids[index, :length].tolist() == answer
