@@ -197,3 +197,9 @@ def _rate(run: Callable[[int], None], tokens: int) -> Callable[[], float]:
         return tokens / max(time.perf_counter() - started, 1e-9)
 
     return timed
+
+
+def measured_choice(model_ref: str, model: Any, tokenizer: Any, decoder: Any) -> DecodingChoice:
+    """The cached choice for this machine and model, or one measured now with :func:`greedy_timers` (in the
+    calling thread: the chat pool calls it on its decoding thread, where the replies run)."""
+    return cached_or_measured(model_ref, greedy_timers(model, tokenizer, decoder))

@@ -15,8 +15,8 @@ Why it is built this way:
 * **Measured, not assumed.** The fastest path depends on the CPU: at a base's first load the pool times
   each (:mod:`~pluralign_core.chat.decoding_choice`, cached per CPU and model) and keeps the fastest;
   :meth:`ChatModelPool.decoding_note` says which path serves a model and why.
-* **Streaming.** Decoding runs in a worker thread (holding the lock) and feeds a transformers
-  ``TextIteratorStreamer``; the caller iterates text chunks as they arrive. When the caller stops early
+* **Streaming.** Decoding runs on the pool's one decoding thread (:mod:`.decode_thread`: the calibration is
+  timed there too), holding the lock, and feeds a ``TextIteratorStreamer``; when the caller stops early
   (the page reran, the user pressed stop) decoding ends at the next token and frees the lock.
 * **Safety.** Inputs are bounded (:data:`MAX_INPUT_CHARS`) with a clear error; output is plain text for
   the caller to render as text/markdown, never as HTML.
@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from pluralign_core.chat.decode_thread import DecodeThread
 from pluralign_core.hardware import release_free_memory
 from pluralign_core.models import base as base_models
 from pluralign_core.models.adapters import check_adapter_folder
@@ -182,8 +183,8 @@ class ChatModelPool:
         self._bases: dict[str, _LoadedBase] = {}
         self._specs: dict[str, ChatModelSpec] = {}
         self._load_lock = threading.Lock()
+        self._decoding = DecodeThread()
 
-    # -------------------------------------------------------------------------------- loading
     def add(self, spec: ChatModelSpec) -> ChatModelSpec:
         """Make a model known to the pool (loaded lazily on its first reply)."""
         self._specs[spec.key] = spec
@@ -238,8 +239,8 @@ class ChatModelPool:
 
         if base.decoder is None or not self.calibrate:
             return
-        timers = decoding_choice.greedy_timers(base.model, base.tokenizer, base.decoder)
-        base.choice = decoding_choice.cached_or_measured(ref, timers)
+        measure = decoding_choice.measured_choice  # timed on the thread that decodes the replies
+        base.choice = self._decoding.run(measure, ref, base.model, base.tokenizer, base.decoder)
         base.decoder_note = base.choice.configure(base.decoder)
 
     def decoding_note(self, key: str) -> str:
@@ -385,13 +386,12 @@ class ChatModelPool:
                 failure.append(error)
                 streamer.end()
 
-        worker = threading.Thread(target=generate, name=f"chat-{key}", daemon=True)
-        worker.start()
+        decoding = self._decoding.submit(generate)  # one long-lived thread (chat/decode_thread.py)
         try:
             yield from streamer
         finally:
             cancel.set()
-            worker.join()
+            decoding.result()
         if failure:
             raise failure[0]
 
