@@ -125,6 +125,7 @@ def answers_on_shared_prompts(
             if longest == 0:
                 continue
             owner = torch.tensor([index_of[tuple(prompts[row])] for row in rows])
+            owner_there = owner.to(device)
             answer_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
             answer_mask = torch.zeros((len(rows), longest), dtype=torch.long)
             for index, row in enumerate(rows):
@@ -132,7 +133,7 @@ def answers_on_shared_prompts(
                 answer_mask[index, : len(answers[row])] = 1
             # each answer reads its own prompt's keys and values; the pass appends to copies, never to these
             for layer, (keys, values) in zip(cache.layers, prompt_states, strict=True):
-                layer.keys, layer.values = keys[owner.to(device)], values[owner.to(device)]
+                layer.keys, layer.values = keys[owner_there], values[owner_there]
             with torch.inference_mode():
                 answer_pass = model(
                     input_ids=answer_ids.to(device),
@@ -147,7 +148,7 @@ def answers_on_shared_prompts(
                 rows=rows,
                 ids=answer_ids,
                 mask=answer_mask,
-                first_logits=prompt_pass.logits[owner.to(device), -1] if logits else None,
+                first_logits=prompt_pass.logits[owner_there, -1] if logits else None,
                 logits=answer_pass.logits if logits else None,
                 hidden=answer_pass.hidden_states[-1] if hidden else None,
             )

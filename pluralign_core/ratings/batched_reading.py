@@ -19,7 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -179,15 +179,11 @@ def _head(data: bytes | str, lines: int) -> bytes | str:
     return data[: end + 1]
 
 
-def _read_csv(
-    data: bytes | str,
-    encoding: str,
-    name: str,
-    problems: Problems,
-    delimiter: str | None,
-    limits: ImportLimits,
-) -> CodedTable | None:
-    """CSV from UTF-8 bytes, or from text already decoded, parsed :data:`CODED_BATCH_ROWS` rows at a time."""
+def csv_header(
+    data: bytes | str, encoding: str, delimiter: str | None, problems: Problems
+) -> tuple[Callable[[Any], str], str, list[str]] | None:
+    """How to decode ``data`` as text, its delimiter (sniffed unless given) and its checked header row;
+    ``None`` when the header cannot be read or is invalid (the problem is recorded)."""
     as_text = (lambda b: b.decode(encoding)) if isinstance(data, bytes) else (lambda t: t)
     delimiter = delimiter or sniff_delimiter(as_text(_head(data, SNIFF_LINES + 2)))
     first_line = as_text(_head(data, 1)).split("\n", 1)[0]
@@ -198,20 +194,41 @@ def _read_csv(
         return None
     if not _header_problems(header, problems):
         return None
-    buffer = io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data)
+    return as_text, delimiter, header
+
+
+def csv_chunks(data: bytes | str, encoding: str, delimiter: str, **options: Any) -> Any:
+    """pandas' chunked reader of ``data`` as plain strings, :data:`CODED_BATCH_ROWS` rows at a time
+    (``options``: more ``read_csv`` arguments, e.g. ``usecols``)."""
+    return pd.read_csv(
+        io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data),
+        sep=delimiter,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=True,
+        engine="c",
+        encoding=encoding if isinstance(data, bytes) else None,
+        chunksize=CODED_BATCH_ROWS,
+        **options,
+    )
+
+
+def _read_csv(
+    data: bytes | str,
+    encoding: str,
+    name: str,
+    problems: Problems,
+    delimiter: str | None,
+    limits: ImportLimits,
+) -> CodedTable | None:
+    """CSV from UTF-8 bytes, or from text already decoded, parsed :data:`CODED_BATCH_ROWS` rows at a time."""
+    opened = csv_header(data, encoding, delimiter, problems)
+    if opened is None:
+        return None
+    as_text, delimiter, header = opened
     try:
-        reader = pd.read_csv(
-            buffer,
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=True,
-            engine="c",
-            encoding=encoding if isinstance(data, bytes) else None,
-            chunksize=CODED_BATCH_ROWS,
-        )
-        with reader:
+        with csv_chunks(data, encoding, delimiter) as reader:
             columns, count = _build_csv(reader, limits)
     except (pd.errors.ParserError, csv.Error, ValueError):
         _report_csv_rows(as_text(data), delimiter, len(header), problems)

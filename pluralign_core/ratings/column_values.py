@@ -12,7 +12,6 @@ no list a person orders by hand, so it is refused with a message instead of grow
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,10 @@ import pandas as pd
 
 from pluralign_core.ratings.batched_reading import (
     CODED_BATCH_ROWS,
-    _head,
     _is_utf8,
     coded_table,
+    csv_chunks,
+    csv_header,
     open_checked_parquet,
     read_coded,
 )
@@ -35,12 +35,10 @@ from pluralign_core.ratings.reading import (
     Problems,
     Upload,
     _decode,
-    _header_problems,
     _read_jsonl,
     _report_csv_rows,
     open_upload,
 )
-from pluralign_core.ratings.text_encoding import SNIFF_LINES, sniff_delimiter
 
 #: Distinct values listed at most; above it the column is refused (``too_many_values``).
 MAX_VALUES = 1000
@@ -152,34 +150,15 @@ def _csv(
     delimiter: str | None,
 ) -> list[str] | None:
     """One CSV column from UTF-8 bytes or decoded text, :data:`CODED_BATCH_ROWS` rows at a time."""
-    as_text = (lambda b: b.decode(encoding)) if isinstance(data, bytes) else (lambda t: t)
-    delimiter = delimiter or sniff_delimiter(as_text(_head(data, SNIFF_LINES + 2)))
-    first_line = as_text(_head(data, 1)).split("\n", 1)[0]
-    try:
-        header = next(csv.reader(io.StringIO(first_line), delimiter=delimiter))
-    except (csv.Error, StopIteration) as error:
-        problems.add("parse_error", f"the header row cannot be read as CSV ({error})", row=1)
+    opened = csv_header(data, encoding, delimiter, problems)
+    if opened is None:
         return None
-    if not _header_problems(header, problems):
-        return None
+    as_text, delimiter, header = opened
     stripped = [name.strip() for name in header]
     if column not in stripped:
         return None
-    buffer = io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data)
     try:
-        reader = pd.read_csv(
-            buffer,
-            sep=delimiter,
-            usecols=[stripped.index(column)],
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=True,
-            engine="c",
-            encoding=encoding if isinstance(data, bytes) else None,
-            chunksize=CODED_BATCH_ROWS,
-        )
-        with reader:
+        with csv_chunks(data, encoding, delimiter, usecols=[stripped.index(column)]) as reader:
             for chunk in reader:
                 distinct.add(chunk.iloc[:, 0])
     except (pd.errors.ParserError, csv.Error, ValueError):

@@ -53,14 +53,7 @@ class JobQueue(ProcessQueue):
     FOLDER = "runs"
     MODULE = "pluralign_core.training.run"
     WHAT = "training"
-
-    def __init__(
-        self,
-        root: Path | str | None = None,
-        max_concurrent: int | None = None,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(root, max_concurrent, {**JOB_ENVIRONMENT, **(env or {})})
+    ENVIRONMENT = JOB_ENVIRONMENT
 
     def config(self, run_id: str) -> RunConfig:
         return RunConfig.from_yaml(self.run_dir(run_id) / CONFIG_FILE)

@@ -166,6 +166,8 @@ class ProcessQueue:
     FOLDER: ClassVar[str] = "jobs"
     MODULE: ClassVar[str] = ""
     WHAT: ClassVar[str] = "job"
+    #: Environment every job of this queue gets, under the ``env`` given to the queue.
+    ENVIRONMENT: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -176,7 +178,7 @@ class ProcessQueue:
         self.root = Path(root) if root is not None else paths.subdir(self.FOLDER)
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_concurrent = max_concurrent or default_max_concurrent()
-        self.env = env
+        self.env = {**self.ENVIRONMENT, **(env or {})}
         self._children: dict[int, Any] = {}  # pid -> Popen of the processes this object started
 
     # ------------------------------------------------------------------ folders
