@@ -85,7 +85,7 @@ def answer_logprobs(
     """
     import torch
 
-    from pluralign_core.models.shared_prompts import answers_on_shared_prompts
+    from pluralign_core.models.shared_prompts import rendered_answers_on_shared_prompts
 
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
@@ -96,13 +96,8 @@ def answer_logprobs(
     was_training = model.training
     model.eval()
     try:
-        chunks = answers_on_shared_prompts(
-            model,
-            [ids[:start] for ids, start in encoded],
-            [ids[start:] for ids, start in encoded],
-            pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
-            batch_size=batch_size,
-            logits=True,
+        chunks = rendered_answers_on_shared_prompts(
+            model, tokenizer, encoded, batch_size=batch_size, logits=True
         )
         for chunk in chunks:
             # the prompt's last position predicts an answer's first token, the answer's positions the rest

@@ -152,3 +152,17 @@ def answers_on_shared_prompts(
                 logits=answer_pass.logits if logits else None,
                 hidden=answer_pass.hidden_states[-1] if hidden else None,
             )
+
+
+def rendered_answers_on_shared_prompts(
+    model: Any, tokenizer: Any, rendered: Sequence[tuple[Sequence[int], int]], **options: Any
+) -> Iterator[AnswerOutputs]:
+    """:func:`answers_on_shared_prompts` for rendered conversations: each ``(ids, answer_start)`` is split
+    into its prompt and answer, and padding uses the tokenizer's pad id (0 when it has none)."""
+    return answers_on_shared_prompts(
+        model,
+        [ids[:start] for ids, start in rendered],
+        [ids[start:] for ids, start in rendered],
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        **options,
+    )

@@ -76,18 +76,13 @@ def _render(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], int]:
 def _extract(model_ref: str, layer: int, pairs: list[tuple[str, str]]) -> np.ndarray:
     """Pooled hidden states of each (prompt, answer); answers to one prompt share one pass over it
     (:func:`~pluralign_core.models.shared_prompts.answers_on_shared_prompts`)."""
-    from pluralign_core.models.shared_prompts import answers_on_shared_prompts
+    from pluralign_core.models.shared_prompts import rendered_answers_on_shared_prompts
 
     model, tokenizer = _load_encoder(model_ref, layer)
     rendered = [_render(tokenizer, p, a) for p, a in pairs]
     out = np.full((len(pairs), int(model.config.hidden_size)), np.nan)
-    chunks = answers_on_shared_prompts(
-        model,
-        [ids[:start] for ids, start in rendered],
-        [ids[start:] for ids, start in rendered],
-        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
-        batch_size=BATCH_SIZE,
-        hidden=True,
+    chunks = rendered_answers_on_shared_prompts(
+        model, tokenizer, rendered, batch_size=BATCH_SIZE, hidden=True
     )
     for chunk in chunks:
         mask = chunk.mask.to(chunk.hidden.device, dtype=chunk.hidden.dtype)[:, :, None]
