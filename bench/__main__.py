@@ -2,7 +2,8 @@
 
 Each ``bench_*.py`` module runs in its own process (so peak-memory figures do not mix) and reports its
 figures as ``BENCH {...}`` lines (see :mod:`bench.results`). ``--only NAME`` runs a subset; ``--markdown``
-prints the table as Markdown for the README.
+prints the table as Markdown for the README. The machine line (CPU model, ISA flags, cores) follows the
+table: figures from different machines must never be mixed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.results import machine_line
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -84,6 +87,7 @@ def main() -> int:
         failed |= not status.startswith("ok")
         figures += found
     print(table(figures, args.markdown))
+    print(f"\n{machine_line()}; measured {time.strftime('%Y-%m-%d')}")
     return 1 if failed else 0
 
 
