@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pluralign_core.hardware import has_native_bf16, keep_heap_top, map_large_allocations
+from pluralign_core.training import fused_head
 from pluralign_core.training.config import RunConfig
 
 CHECKPOINT_DIR = "checkpoints"
@@ -37,24 +38,6 @@ def device_kind() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def shrink_logprob_tiles(tokens: int = 1024, vocab: int = 8192) -> None:
-    """Use small tiles in trl's fused log-prob head when training on CPU.
-
-    trl computes per-token log-probs in ``[4096 tokens × 32768 vocab]`` tiles. On GPUs a Triton kernel folds
-    each tile in place; on CPU the fallback is plain torch ops, each making a tile-sized temporary (0.5 GB
-    apiece in float32), which took a SmolLM2 DPO step at batch 4 × 256 tokens to 4.5 GB peak RSS. Smaller
-    tiles do the same arithmetic with a small fraction of the memory. Both are private module constants of
-    trl 1.16 read at call time; if a later trl renames them, nothing changes.
-    """
-    from trl.kernels import chunked_logprob
-    from trl.trainer import utils as trl_utils
-
-    if hasattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE"):
-        trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE = vocab
-    if hasattr(chunked_logprob, "TOKEN_CHUNK_SIZE"):
-        chunked_logprob.TOKEN_CHUNK_SIZE = tokens
 
 
 def map_policy_forward_allocations(model: Any) -> None:
@@ -109,7 +92,7 @@ def load_base(config: RunConfig) -> tuple[Any, Any]:
     from pluralign_core.models.base import load_model_and_tokenizer
 
     if device_kind() == "cpu":
-        shrink_logprob_tiles()
+        fused_head.fit_to_cpu()
     model, tokenizer = load_model_and_tokenizer(config.base_model)
     tokenizer.padding_side = "left"
     if model.generation_config.pad_token_id is None:
