@@ -163,26 +163,41 @@ class _Keys:
 
     def lookup(self, table: pd.Series) -> pd.Series:
         """``table.reindex(keys)`` (a missing key gives NaN), in the table's own dtype."""
-        found = table.reindex(self.uniques).reset_index(drop=True)
-        return self._spread(found)
-
-    def _spread(self, found: pd.Series) -> pd.Series:
-        codes = self.codes
-        if (codes < 0).any():  # a missing key looks up NaN, as reindex would
-            found = pd.concat([found, pd.Series([np.nan], dtype=found.dtype)], ignore_index=True)
-            codes = np.where(codes < 0, len(found) - 1, codes)
+        found, codes = self._padded(table.reindex(self.uniques).reset_index(drop=True))
         return found.take(codes).reset_index(drop=True)
 
+    def lookup_columns(self, table: pd.DataFrame) -> np.ndarray:
+        """``table.reindex(keys)`` as floats, one row per column of ``table`` (a missing key gives NaN)."""
+        found = np.ascontiguousarray(table.reindex(self.uniques).to_numpy(dtype=float).T)
+        if (self.codes < 0).any():
+            found = np.hstack([found, np.full((found.shape[0], 1), np.nan)])
+        return np.take(found, self.codes, axis=1)
+
+    def _padded(self, found: pd.Series) -> tuple[pd.Series, np.ndarray]:
+        """``found`` (one value per distinct key) and each row's position in it; a missing key (code -1)
+        points at an appended NaN, as reindex would give."""
+        codes = self.codes
+        if (codes < 0).any():
+            found = pd.concat([found, pd.Series([np.nan], dtype=found.dtype)], ignore_index=True)
+            codes = np.where(codes < 0, len(found) - 1, codes)
+        return found, codes
+
     def messages(self, table: pd.Series, role: str) -> np.ndarray:
-        """One message list per distinct text (shared between the rows that use it) for each key."""
-        return _messages(self.lookup(table), role)
+        """One message list per distinct text (shared between the rows that use it) for each key.
+
+        Built for the distinct keys and spread to the rows, rather than looking every row's text up and
+        factorising the texts again: the texts' first appearances come in the same order either way, so
+        the rows get the same lists.
+        """
+        found, codes = self._padded(table.reindex(self.uniques).reset_index(drop=True))
+        return _messages(found, role)[codes]
 
 
 def _messages(texts: pd.Series, role: str) -> np.ndarray:
     """One message list per distinct text, shared between the rows that use it (cheap for 1M rows)."""
     codes, uniques = pd.factorize(texts)
     built = np.empty(len(uniques), dtype=object)
-    for i, text in enumerate(uniques):
+    for i, text in enumerate(uniques.tolist()):
         built[i] = [{"role": role, "content": text}]
     return built[codes]
 
@@ -209,10 +224,12 @@ def _with_texts(
     front = pd.DataFrame({"prompt": prompt, "chosen": chosen, "rejected": rejected})
     pairs = pd.concat([front, rows.reset_index(drop=True)], axis=1)
     scores = frames["scores"].pivot(index="response_id", columns="dimension", values="score")
-    for dim in config.dimensions:
-        if dim in scores.columns:
-            pairs[f"chosen_{dim}"] = chosen_ids.lookup(scores[dim]).to_numpy()
-            pairs[f"rejected_{dim}"] = rejected_ids.lookup(scores[dim]).to_numpy()
+    dims = [dim for dim in config.dimensions if dim in scores.columns]
+    chosen_scores = chosen_ids.lookup_columns(scores[dims])
+    rejected_scores = rejected_ids.lookup_columns(scores[dims])
+    for i, dim in enumerate(dims):
+        pairs[f"chosen_{dim}"] = chosen_scores[i]
+        pairs[f"rejected_{dim}"] = rejected_scores[i]
     return pairs
 
 

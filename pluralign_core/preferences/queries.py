@@ -56,25 +56,26 @@ def _response_codes(con: Any, config: PreferenceConfig) -> None:
     )
 
 
-def _rated(con: Any, config: PreferenceConfig, midpoint: float) -> None:
-    """``rated``: the kept ratings with their response's codes, rater weight and dimension's weighting."""
+def _rated(config: PreferenceConfig, midpoint: float) -> tuple[str, list[Any]]:
+    """A subquery of the kept ratings with their response's codes, rater weight and dimension's weighting.
+
+    Read where used (twice) rather than stored: writing its million rows to a temporary table cost more
+    than the two reads.
+    """
     # Joins that cannot drop or reweigh a rating are left out (write_dataset guarantees every rating's
     # rater is known): the rater join when everyone counts with weight 1.
     everyone = not config.jury and not config.rater_selection.filters
     weight_sql, rater_join = ("1.0::DOUBLE", "") if everyone else ("r.weight", _RATER_JOIN)
-    con.execute(
-        f"""
-        CREATE TEMP TABLE rated AS
-        SELECT g.rater_id, s.rc, s.pc, g.dimension, g.score,
-               CAST(g.score AS DOUBLE) - ? AS c, {weight_sql} AS weight, d.dim_weight, d.orientation
-        FROM ratings g
-        {rater_join}
-        JOIN sel_dims d ON d.dimension = g.dimension
-        JOIN resp s ON s.response_id = g.response_id
-        WHERE g.dataset_id = ?
-        """,
-        [midpoint, config.dataset_id],
-    )
+    sql = f"""
+        (SELECT g.rater_id, s.rc, s.pc, g.dimension, g.score,
+                CAST(g.score AS DOUBLE) - ? AS c, {weight_sql} AS weight, d.dim_weight, d.orientation
+         FROM ratings g
+         {rater_join}
+         JOIN sel_dims d ON d.dimension = g.dimension
+         JOIN resp s ON s.response_id = g.response_id
+         WHERE g.dataset_id = ?)
+    """
+    return sql, [midpoint, config.dataset_id]
 
 
 def _judgements(con: Any) -> pd.DataFrame:
@@ -117,17 +118,18 @@ def query_frames(
     con.register("sel_raters", raters)
     con.register("sel_dims", dims)
     _response_codes(con, config)
-    _rated(con, config, midpoint)
+    rated, rated_params = _rated(config, midpoint)
     con.execute(
         f"""
         CREATE TEMP TABLE rater_value AS
         SELECT rater_id, rc, any_value(pc) AS pc, any_value(weight) AS weight,
                round(sum(dim_weight * orientation * v) / sum(dim_weight), 9) AS value
-        FROM (SELECT *, {value_sql(config)} AS v FROM rated)
+        FROM (SELECT *, {value_sql(config)} AS v FROM {rated})
         WHERE v IS NOT NULL
         GROUP BY rater_id, rc
         HAVING count(*) = {n_dims}
-        """
+        """,
+        rated_params,
     )
     con.execute(
         """
@@ -156,11 +158,12 @@ def query_frames(
     # Mean scores per response and per prompt from one pass over the ratings (the prompt's from its
     # responses' sums: the same whole numbers without a jury, equal to rounding with one).
     con.execute(
-        """
+        f"""
         CREATE TEMP TABLE response_scores AS
         SELECT rc, any_value(pc) AS pc, dimension, sum(weight * score) AS ws, sum(weight) AS w, count(*) AS n
-        FROM rated GROUP BY rc, dimension
-        """
+        FROM {rated} GROUP BY rc, dimension
+        """,
+        rated_params,
     )
     scores = con.execute(
         """
