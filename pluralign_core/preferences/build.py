@@ -50,8 +50,8 @@ Why the median for majority: it commutes with any order-preserving recoding of t
 scale can only merge values, never separate them: for one dimension and ``neutral_as`` ≠ ``drop``, binary
 never yields fewer ties than 5-point on the same data.
 
-The heavy lifting (orientation, combination, histograms, the pairwise judgement counts) runs in DuckDB;
-pandas only assembles the final rows.
+The heavy lifting (orientation, combination, histograms, the pairwise judgement counts) runs in DuckDB
+(:mod:`pluralign_core.preferences.queries`); pandas only assembles the final rows.
 """
 
 from __future__ import annotations
