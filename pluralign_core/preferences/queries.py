@@ -8,16 +8,20 @@ b.rc`` is ``a.response_id < b.response_id``) and their prompts too (``pc``); eve
 pairwise judgement join run on these integers instead of the id strings, and the ids are joined back only
 onto the small results (one row per response, response pair or prompt). On 1M ratings the judgement join
 on strings cost about six times its integer form. The split and language filters apply to the 10,000-odd
-responses, not to the million ratings.
+responses, not to the million ratings. The judgement counts themselves come from the value histograms
+by binary search (:mod:`pluralign_core.preferences.pairwise`) rather than a join of every value of A
+with every value of B.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pluralign_core.preferences.config import PreferenceConfig
+from pluralign_core.preferences.pairwise import judgement_counts
 
 _PROMPT_JOIN = "JOIN prompts p ON p.dataset_id = s.dataset_id AND p.prompt_id = s.prompt_id"
 _RATER_JOIN = "JOIN sel_raters r ON r.rater_id = g.rater_id"
@@ -80,23 +84,19 @@ def _rated(config: PreferenceConfig, midpoint: float) -> tuple[str, list[Any]]:
 
 def _judgements(con: Any) -> pd.DataFrame:
     """Weighted judgement counts per response pair of one prompt, with ``n_both`` (raters of both)."""
+    hist = con.execute("SELECT pc, rc, value, w FROM hist ORDER BY rc, value").fetchnumpy()
+    counts = judgement_counts(*(np.asarray(hist[name]) for name in ("pc", "rc", "value", "w")))
+    con.register("pair_counts", pd.DataFrame(counts))
     return con.execute(
         """
-        WITH counts AS (
-            SELECT a.rc AS rc_a, b.rc AS rc_b,
-                   sum(CASE WHEN a.value > b.value THEN a.w * b.w ELSE 0 END) AS a_over_b,
-                   sum(CASE WHEN a.value < b.value THEN a.w * b.w ELSE 0 END) AS b_over_a,
-                   sum(a.w * b.w) AS total
-            FROM hist a JOIN hist b ON a.pc = b.pc AND a.rc < b.rc
-            GROUP BY a.rc, b.rc),
-        shared AS (
+        WITH shared AS (
             SELECT a.rc AS rc_a, b.rc AS rc_b, count(*) AS n_both
             FROM rater_value a JOIN rater_value b
               ON a.pc = b.pc AND a.rater_id = b.rater_id AND a.rc < b.rc
             GROUP BY 1, 2)
         SELECT ra.prompt_id, ra.response_id AS response_a, rb.response_id AS response_b,
                c.a_over_b, c.b_over_a, c.total, coalesce(sh.n_both, 0) AS n_both
-        FROM counts c
+        FROM pair_counts c
         JOIN resp ra ON ra.rc = c.rc_a
         JOIN resp rb ON rb.rc = c.rc_b
         LEFT JOIN shared sh ON sh.rc_a = c.rc_a AND sh.rc_b = c.rc_b
