@@ -50,8 +50,8 @@ Why the median for majority: it commutes with any order-preserving recoding of t
 scale can only merge values, never separate them: for one dimension and ``neutral_as`` ≠ ``drop``, binary
 never yields fewer ties than 5-point on the same data.
 
-The heavy lifting (orientation, combination, histograms, the pairwise judgement counts) runs in DuckDB;
-pandas only assembles the final rows.
+The heavy lifting (orientation, combination, histograms, the pairwise judgement counts) runs in DuckDB
+(:mod:`pluralign_core.preferences.queries`); pandas only assembles the final rows.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ from pluralign_core.preferences.config import (  # noqa: F401 (word lists re-exp
 )
 from pluralign_core.preferences.judgements import judgement_shares, training_rows
 from pluralign_core.preferences.jury import JuryWeights, rake
+from pluralign_core.preferences.queries import query_frames
 from pluralign_core.store.database import Store
 
 
@@ -136,169 +137,11 @@ def rater_weights(store: Store, config: PreferenceConfig) -> tuple[pd.DataFrame,
         return _rater_weights(con, config)
 
 
-def _value_sql(config: PreferenceConfig) -> str:
-    """SQL for the recoded, centred value of one rating (``c`` = score - midpoint), NULL when dropped."""
-    if config.scale == "5-point":
-        return "c"
-    if config.scale == "3-point":
-        return "sign(c)"
-    neutral = {"drop": "NULL", "agree": "1.0", "disagree": "-1.0"}[config.neutral_as]
-    return f"CASE WHEN c > 0 THEN 1.0 WHEN c < 0 THEN -1.0 ELSE {neutral} END"
-
-
-_RATER_JOIN = "JOIN sel_raters r ON r.rater_id = g.rater_id"
-_PROMPT_JOIN = "JOIN prompts p ON p.dataset_id = s.dataset_id AND p.prompt_id = s.prompt_id"
-
-
-def _query_frames(
-    con: Any, config: PreferenceConfig, raters: pd.DataFrame, dims: pd.DataFrame
-) -> dict[str, pd.DataFrame]:
-    low, high = con.execute(
-        "SELECT scale_min, scale_max FROM datasets WHERE dataset_id = ?", [config.dataset_id]
-    ).fetchall()[0]
-    midpoint = (low + high) / 2
-    split_sql = "TRUE" if config.split == "all" else "p.split = ?"
-    params: list[Any] = [midpoint, config.dataset_id]
-    if config.split != "all":
-        params.append(config.split)
-    params.append(config.language)
-    params.append(config.language)
-    # The store holds one rating per (rater, response, dimension) (write_dataset refuses repeats), so a
-    # plain count(*) says whether a rater rated every chosen dimension: count(DISTINCT) took 4x longer.
-    n_dims = len(dims)
-    con.register("sel_raters", raters)
-    con.register("sel_dims", dims)
-    # Joins that cannot drop or reweigh a rating are left out (write_dataset guarantees every rating's
-    # rater is known and every response's prompt exists): the rater join when everyone counts with
-    # weight 1, the prompt join when neither split nor language filters.
-    everyone = not config.jury and not config.rater_selection.filters
-    weight_sql, rater_join = ("1.0::DOUBLE", "") if everyone else ("r.weight", _RATER_JOIN)
-    prompt_join = "" if config.split == "all" and config.language is None else _PROMPT_JOIN
-    con.execute(
-        f"""
-        CREATE TEMP TABLE rated AS
-        SELECT g.rater_id, g.response_id, s.prompt_id, g.dimension, g.score,
-               CAST(g.score AS DOUBLE) - ? AS c, {weight_sql} AS weight, d.dim_weight, d.orientation
-        FROM ratings g
-        {rater_join}
-        JOIN sel_dims d ON d.dimension = g.dimension
-        JOIN responses s ON s.dataset_id = g.dataset_id AND s.response_id = g.response_id
-        {prompt_join}
-        WHERE g.dataset_id = ? AND s.prompt_id IS NOT NULL AND {split_sql if prompt_join else "TRUE"}
-          AND {"(? IS NULL OR p.language = ?)" if prompt_join else "TRUE"}
-        """,
-        params if prompt_join else params[:2],
-    )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE rater_value AS
-        SELECT rater_id, response_id, prompt_id, any_value(weight) AS weight,
-               round(sum(dim_weight * orientation * v) / sum(dim_weight), 9) AS value
-        FROM (SELECT *, {_value_sql(config)} AS v FROM rated)
-        WHERE v IS NOT NULL
-        GROUP BY rater_id, response_id, prompt_id
-        HAVING count(*) = {n_dims}
-        """
-    )
-    con.execute(
-        """
-        CREATE TEMP TABLE hist AS
-        SELECT prompt_id, response_id, value, sum(weight) AS w, count(*) AS n
-        FROM rater_value GROUP BY prompt_id, response_id, value
-        """
-    )
-    responses = con.execute(
-        """
-        WITH cum AS (
-            SELECT *, sum(w) OVER (PARTITION BY response_id ORDER BY value
-                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cw,
-                   sum(w) OVER (PARTITION BY response_id) AS tw
-            FROM hist)
-        SELECT prompt_id, response_id,
-               min(value) FILTER (WHERE cw >= tw * 0.5 - 1e-9 * tw) AS median,
-               round(sum(w * value) / sum(w), 9) AS mean,
-               sum(n)::BIGINT AS n_raters, sum(w) AS weight
-        FROM cum GROUP BY prompt_id, response_id
-        """
-    ).df()
-    judgements = con.execute(
-        """
-        SELECT a.prompt_id, a.response_id AS response_a, b.response_id AS response_b,
-               sum(CASE WHEN a.value > b.value THEN a.w * b.w ELSE 0 END) AS a_over_b,
-               sum(CASE WHEN a.value < b.value THEN a.w * b.w ELSE 0 END) AS b_over_a,
-               sum(a.w * b.w) AS total
-        FROM hist a JOIN hist b ON a.prompt_id = b.prompt_id AND a.response_id < b.response_id
-        GROUP BY a.prompt_id, a.response_id, b.response_id
-        """
-    ).df()
-    shared = con.execute(
-        """
-        SELECT a.response_id AS response_a, b.response_id AS response_b, count(*) AS n_both
-        FROM rater_value a JOIN rater_value b
-          ON a.prompt_id = b.prompt_id AND a.rater_id = b.rater_id AND a.response_id < b.response_id
-        GROUP BY 1, 2
-        """
-    ).df()
-    # Mean scores per response and per prompt from one pass over the ratings (the prompt's from its
-    # responses' sums: the same whole numbers without a jury, equal to rounding with one).
-    con.execute(
-        """
-        CREATE TEMP TABLE response_scores AS
-        SELECT response_id, any_value(prompt_id) AS prompt_id, dimension, sum(weight * score) AS ws,
-               sum(weight) AS w, count(*) AS n
-        FROM rated GROUP BY response_id, dimension
-        """
-    )
-    scores = con.execute("SELECT response_id, dimension, ws / w AS score FROM response_scores").df()
-    prompt_targets = con.execute(
-        """
-        SELECT prompt_id, dimension, sum(ws) / sum(w) AS score, sum(n)::BIGINT AS n
-        FROM response_scores GROUP BY prompt_id, dimension
-        """
-    ).df()
-    n_ratings = int(con.execute("SELECT count(*) FROM rated").fetchall()[0][0])
-    n_raters_used = int(con.execute("SELECT count(DISTINCT rater_id) FROM rater_value").fetchall()[0][0])
-    used_weight, used_weight_sq = con.execute(
-        "SELECT sum(w), sum(w * w) FROM (SELECT any_value(weight) AS w FROM rater_value GROUP BY rater_id)"
-    ).fetchall()[0]
-    # Kish's effective sample size over the raters whose ratings enter the pairs, so that it can never
-    # exceed the rater count shown beside it (raters selected but without usable ratings count for nothing).
-    ess = float(used_weight) ** 2 / float(used_weight_sq) if used_weight_sq else 0.0
-    prompt_ids = sorted(set(responses.prompt_id))
-    texts = con.execute(
-        """
-        SELECT s.response_id, s.text AS response_text, p.prompt_id, p.text AS prompt_text
-        FROM responses s JOIN prompts p ON p.dataset_id = s.dataset_id AND p.prompt_id = s.prompt_id
-        WHERE s.dataset_id = ?
-        """,
-        [config.dataset_id],
-    ).df()
-    prompt_rows = con.execute(
-        f"""
-        SELECT p.prompt_id, p.text AS prompt_text, p.language, p.topic FROM prompts p
-        WHERE p.dataset_id = ? AND {split_sql} AND (? IS NULL OR p.language = ?) ORDER BY p.prompt_id
-        """,
-        params[1:],
-    ).df()
-    return {
-        "responses": responses,
-        "judgements": judgements,
-        "shared": shared,
-        "scores": scores,
-        "prompt_targets": prompt_targets,
-        "texts": texts,
-        "prompt_rows": prompt_rows,
-        "n_ratings": pd.DataFrame(
-            {"n": [n_ratings], "raters": [n_raters_used], "prompts": [len(prompt_ids)], "ess": [ess]}
-        ),
-    }
-
-
 def _summary(config: PreferenceConfig, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per response pair (``response_a < response_b``) with its judgement counts and direction."""
     resp = frames["responses"].set_index("response_id")
-    pairs = frames["judgements"].merge(frames["shared"], on=["response_a", "response_b"], how="left")
-    pairs["n_both"] = pairs["n_both"].fillna(0).astype(int)
+    pairs = frames["judgements"].copy()
+    pairs["n_both"] = pairs["n_both"].astype(int)
     stat = config.aggregate if config.disagreement == "majority" else "mean"
     pairs["value_a"] = resp[stat].reindex(pairs.response_a).to_numpy()
     pairs["value_b"] = resp[stat].reindex(pairs.response_b).to_numpy()
@@ -320,26 +163,41 @@ class _Keys:
 
     def lookup(self, table: pd.Series) -> pd.Series:
         """``table.reindex(keys)`` (a missing key gives NaN), in the table's own dtype."""
-        found = table.reindex(self.uniques).reset_index(drop=True)
-        return self._spread(found)
-
-    def _spread(self, found: pd.Series) -> pd.Series:
-        codes = self.codes
-        if (codes < 0).any():  # a missing key looks up NaN, as reindex would
-            found = pd.concat([found, pd.Series([np.nan], dtype=found.dtype)], ignore_index=True)
-            codes = np.where(codes < 0, len(found) - 1, codes)
+        found, codes = self._padded(table.reindex(self.uniques).reset_index(drop=True))
         return found.take(codes).reset_index(drop=True)
 
+    def lookup_columns(self, table: pd.DataFrame) -> np.ndarray:
+        """``table.reindex(keys)`` as floats, one row per column of ``table`` (a missing key gives NaN)."""
+        found = np.ascontiguousarray(table.reindex(self.uniques).to_numpy(dtype=float).T)
+        if (self.codes < 0).any():
+            found = np.hstack([found, np.full((found.shape[0], 1), np.nan)])
+        return np.take(found, self.codes, axis=1)
+
+    def _padded(self, found: pd.Series) -> tuple[pd.Series, np.ndarray]:
+        """``found`` (one value per distinct key) and each row's position in it; a missing key (code -1)
+        points at an appended NaN, as reindex would give."""
+        codes = self.codes
+        if (codes < 0).any():
+            found = pd.concat([found, pd.Series([np.nan], dtype=found.dtype)], ignore_index=True)
+            codes = np.where(codes < 0, len(found) - 1, codes)
+        return found, codes
+
     def messages(self, table: pd.Series, role: str) -> np.ndarray:
-        """One message list per distinct text (shared between the rows that use it) for each key."""
-        return _messages(self.lookup(table), role)
+        """One message list per distinct text (shared between the rows that use it) for each key.
+
+        Built for the distinct keys and spread to the rows, rather than looking every row's text up and
+        factorising the texts again: the texts' first appearances come in the same order either way, so
+        the rows get the same lists.
+        """
+        found, codes = self._padded(table.reindex(self.uniques).reset_index(drop=True))
+        return _messages(found, role)[codes]
 
 
 def _messages(texts: pd.Series, role: str) -> np.ndarray:
     """One message list per distinct text, shared between the rows that use it (cheap for 1M rows)."""
     codes, uniques = pd.factorize(texts)
     built = np.empty(len(uniques), dtype=object)
-    for i, text in enumerate(uniques):
+    for i, text in enumerate(uniques.tolist()):
         built[i] = [{"role": role, "content": text}]
     return built[codes]
 
@@ -366,10 +224,12 @@ def _with_texts(
     front = pd.DataFrame({"prompt": prompt, "chosen": chosen, "rejected": rejected})
     pairs = pd.concat([front, rows.reset_index(drop=True)], axis=1)
     scores = frames["scores"].pivot(index="response_id", columns="dimension", values="score")
-    for dim in config.dimensions:
-        if dim in scores.columns:
-            pairs[f"chosen_{dim}"] = chosen_ids.lookup(scores[dim]).to_numpy()
-            pairs[f"rejected_{dim}"] = rejected_ids.lookup(scores[dim]).to_numpy()
+    dims = [dim for dim in config.dimensions if dim in scores.columns]
+    chosen_scores = chosen_ids.lookup_columns(scores[dims])
+    rejected_scores = rejected_ids.lookup_columns(scores[dims])
+    for i, dim in enumerate(dims):
+        pairs[f"chosen_{dim}"] = chosen_scores[i]
+        pairs[f"rejected_{dim}"] = rejected_scores[i]
     return pairs
 
 
@@ -436,7 +296,7 @@ def build_preferences(store: Store, config: PreferenceConfig) -> PreferenceResul
             raise KeyError(f"no dataset {config.dataset_id!r}; choose one of {known}")
         dims = _dimension_table(con, config)
         raters, jury = _rater_weights(con, config)
-        frames = _query_frames(con, config, raters, dims)
+        frames = query_frames(con, config, raters, dims)
     summary = _summary(config, frames)
     rows = training_rows(config, summary)
     pairs = _with_texts(config, rows, frames)
