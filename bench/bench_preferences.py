@@ -7,7 +7,8 @@ five
 dimensions (multi-objective) and both splits (every rating used) for each disagreement mode, plus a
 binary build with a jury (gender x country raking).
 Each build runs ``--repeats`` times (median reported). The target is under 1 s per build.
-Run: ``python -m bench.bench_preferences [--raters 20000] [--repeats 3]``.
+The baseline is the same builds on the code at ``--baseline`` (a git revision), run just before in its own
+process. Run: ``python -m bench.bench_preferences [--raters 20000] [--repeats 3] [--baseline REV]``.
 """
 
 from __future__ import annotations
@@ -95,12 +96,56 @@ def timed(store: Store, config: PreferenceConfig) -> tuple[float, float, dict]:
     return time.perf_counter() - started, time.process_time() - started_cpu, result.stats
 
 
+#: The code before 2026-12-02's integer-coded build and numpy judgement counts.
+BASELINE = "8a4a2f8"
+
+
+def baseline_seconds(revision: str, raters: int, repeats: int) -> dict[str, float]:
+    """Each mode's median seconds on the code at ``revision`` (exported with ``git archive``, run by its own
+    copy of this benchmark in a separate process, just before this run's builds), by figure name."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.bench_import_memory import export_revision
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = export_revision(revision, Path(tmp) / "baseline")
+        if tree is None:
+            return {}
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.bench_preferences",
+                "--raters",
+                str(raters),
+                "--repeats",
+                str(repeats),
+            ],
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    figures = [json.loads(line[6:]) for line in run.stdout.splitlines() if line.startswith("BENCH ")]
+    print(
+        f"baseline {revision}: " + "; ".join(f"{f['name']}: {f['value']:.2f} s" for f in figures), flush=True
+    )
+    return {f["name"]: f["value"] for f in figures}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--raters", type=int, default=20_000, help="raters (x 50 ratings each)")
     parser.add_argument("--repeats", type=int, default=3, help="builds per mode (median reported)")
+    parser.add_argument(
+        "--baseline", default=BASELINE, help="git revision measured as the baseline ('' for none)"
+    )
     args = parser.parse_args()
     print(machine_line(), flush=True)
+    before = baseline_seconds(args.baseline, args.raters, args.repeats) if args.baseline else {}
     all_dims = {d.name: 1.0 for d in STUDY_DIMENSIONS}
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "bench.duckdb")
@@ -145,12 +190,15 @@ def main() -> int:
                 f"{n_ratings:,}  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
                 flush=True,
             )
+            name = f"build pairs from {n_ratings:,} ratings ({label})"
             emit(
                 Figure(
                     BENCH,
-                    f"build pairs from {n_ratings:,} ratings ({label})",
+                    name,
                     seconds,
                     "s",
+                    baseline_name=f"same build at {args.baseline}" if name in before else "",
+                    baseline_value=before.get(name),
                     target="< 1 s",
                     met=seconds < 1,
                 )
