@@ -31,6 +31,7 @@ from pluralign_core.ratings.coded import CodedTable, ColumnBuilder
 from pluralign_core.ratings.file_dispatch import FormatReaders, read_with
 from pluralign_core.ratings.parquet_file import ParquetRefused, open_parquet, record_batches
 from pluralign_core.ratings.reading import (
+    CSV_CELLS_AS_TEXT,
     ImportLimits,
     Problems,
     Table,
@@ -203,13 +204,9 @@ def csv_chunks(data: bytes | str, encoding: str, delimiter: str, **options: Any)
     return pd.read_csv(
         io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data),
         sep=delimiter,
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        skip_blank_lines=True,
-        engine="c",
         encoding=encoding if isinstance(data, bytes) else None,
         chunksize=CODED_BATCH_ROWS,
+        **CSV_CELLS_AS_TEXT,
         **options,
     )
 

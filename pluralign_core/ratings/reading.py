@@ -329,6 +329,16 @@ def _header_problems(header: list[str], problems: Problems) -> bool:
     return ok
 
 
+#: ``read_csv`` options every CSV reader uses: each cell is the file's text, nothing parsed as a number or NA.
+CSV_CELLS_AS_TEXT: dict[str, Any] = {
+    "dtype": str,
+    "keep_default_na": False,
+    "na_filter": False,
+    "skip_blank_lines": True,
+    "engine": "c",
+}
+
+
 def _read_csv(
     text: str, name: str, problems: Problems, delimiter: str | None, rows: int | None = None
 ) -> Table | None:
@@ -342,16 +352,7 @@ def _read_csv(
     if not _header_problems(header, problems):
         return None
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=True,
-            engine="c",
-            nrows=rows,
-        )
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, nrows=rows, **CSV_CELLS_AS_TEXT)
     except (pd.errors.ParserError, csv.Error, ValueError):
         _report_csv_rows(text, delimiter, len(header), problems)
         return None
