@@ -1,15 +1,19 @@
-"""A demo-grid DPO step on 2 CPU cores: float32 against bfloat16 mixed precision and the reference cache.
+"""A demo-grid DPO step on 2 CPU cores: precision, the reference cache and how many layers get LoRA.
 
-``python -m bench.bench_demo_step [--rounds N]``. Every variant trains the real SmolLM2-135M-Instruct with the
-demo preset's run settings (LoRA r 16 on every linear layer, batch 8 pairs, sequences of at most 96 tokens)
-through pluralign's whole run path, each in its own process with 2 threads; variants alternate over rounds
-and the median step after the first is compared with float32 measured in the same run:
+``python -m bench.bench_demo_step [--rounds N] [--variants ...]``. Every variant trains the real
+SmolLM2-135M-Instruct with the demo preset's run settings (LoRA r 16 on the linear layers, batch 8 pairs,
+sequences of at most 96 tokens) through pluralign's whole run path, each in its own process with 2 threads;
+variants alternate over rounds and the median step after the first is compared with float32 measured in the
+same run:
 
-- ``fp32``: what the demo grid did before (the baseline);
+- ``fp32``: the demo preset of 2026-12-01 (LoRA on every layer, activations recomputed, no cache),
+  the baseline;
 - ``bf16``: bfloat16 autocast (``precision: bf16``; ``auto`` picks it only on CPUs with AVX512-BF16 or AMX);
 - ``fp32 + cache`` and ``bf16 + cache``: the reference log-probs taken from a warm
   :mod:`pluralign_core.training.reference_cache` (a previous run on the same pairs filled it), so a step has
-  no reference forward.
+  no reference forward;
+- ``top 10, fp32 + cache``: LoRA on the last 10 layers only, no recomputation (the backward pass stops there);
+- ``preset``: the demo preset as it is now (the above with ``precision: auto``).
 
 It prints the CPU model and whether it has native bfloat16 instructions: the bf16 figure depends on it.
 """
@@ -29,11 +33,15 @@ from bench.bench_training import make_data
 from bench.results import Figure, emit, machine_line
 
 STEPS = 4
+#: The demo preset before 2026-12-02 (fifth session): LoRA on every layer, activations recomputed.
+_EVERY_LAYER = {"lora_top_layers": 0, "gradient_checkpointing": True}
 VARIANTS = {
-    "fp32": {"precision": "fp32", "cache_reference_logps": False},
-    "bf16": {"precision": "bf16", "cache_reference_logps": False},
-    "fp32 + cache": {"precision": "fp32", "cache_reference_logps": True},
-    "bf16 + cache": {"precision": "bf16", "cache_reference_logps": True},
+    "fp32": {"precision": "fp32", "cache_reference_logps": False, **_EVERY_LAYER},
+    "bf16": {"precision": "bf16", "cache_reference_logps": False, **_EVERY_LAYER},
+    "fp32 + cache": {"precision": "fp32", "cache_reference_logps": True, **_EVERY_LAYER},
+    "bf16 + cache": {"precision": "bf16", "cache_reference_logps": True, **_EVERY_LAYER},
+    "top 10, fp32 + cache": {"precision": "fp32"},
+    "preset": {},
 }
 
 
@@ -104,8 +112,8 @@ def main() -> int:
         cache_home.mkdir()
         (cache_home / "models").symlink_to(paths.home() / "models")  # the de-quantized base, built above
         data = make_data(scratch / "prefs", n=8 * STEPS)
-        for variant in ("fp32 + cache", "bf16 + cache"):
-            if variant in chosen:
+        for variant in chosen:
+            if "cache" in variant or variant == "preset":
                 run_worker(variant, data, scratch, cache_home)  # untimed: fills the cache
         for round_index in range(args.rounds):
             order = chosen if round_index % 2 == 0 else list(reversed(chosen))

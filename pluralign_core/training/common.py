@@ -100,18 +100,41 @@ def load_base(config: RunConfig) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def lora_config(config: RunConfig) -> Any:
+def lora_config(config: RunConfig, model: Any) -> Any:
+    """peft's LoraConfig for ``model``; ``lora_top_layers`` limits the adapters to its last layers."""
     from peft import LoraConfig
 
     targets: Any = config.lora_target_modules
     if targets == ["all-linear"]:
         targets = "all-linear"
+    layers: list[int] | None = None
+    if config.lora_top_layers:
+        count = int(model.config.num_hidden_layers)
+        layers = list(range(max(count - config.lora_top_layers, 0), count))  # a smaller model: all of them
+        if targets == "all-linear":
+            # peft takes a layer range only with named modules
+            targets = linear_layer_names(model)
     return LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=targets,
+        layers_to_transform=layers,
         task_type="CAUSAL_LM",
+    )
+
+
+def linear_layer_names(model: Any) -> list[str]:
+    """Names of the linear layers inside the transformer blocks (what peft's ``all-linear`` selects)."""
+    import torch
+
+    output = model.get_output_embeddings()
+    return sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and module is not output and ".layers." in f".{name}"
+        }
     )
 
 

@@ -288,7 +288,7 @@ def build_trainer(
         train_dataset=data,
         processing_class=tokenizer,
         data_collator=collator,
-        peft_config=common.lora_config(config),
+        peft_config=common.lora_config(config, model),
         callbacks=callbacks,
         **extra,
     )

@@ -42,7 +42,7 @@ def build_trainer(
         args=args,
         train_dataset=data,
         processing_class=tokenizer,
-        peft_config=common.lora_config(config),
+        peft_config=common.lora_config(config, model),
         callbacks=callbacks,
     )
 

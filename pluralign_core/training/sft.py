@@ -50,7 +50,7 @@ def build_trainer(config: RunConfig, run_dir: Path, callbacks: list[Any] | None 
         args=args,
         train_dataset=load_sft_pairs(config.sft_set),
         processing_class=tokenizer,
-        peft_config=common.lora_config(config),
+        peft_config=common.lora_config(config, model),
         callbacks=callbacks,
     )
 
